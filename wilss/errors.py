@@ -1,0 +1,27 @@
+"""User-facing errors: one clear paragraph and a non-zero exit, never a deep traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+class WilssError(Exception):
+    """A problem with the user's input (data, config, checkpoint) that names the culprit and the fix."""
+
+
+def exit_on_user_error(main: Callable[..., T]) -> Callable[..., T]:
+    """Wrap a command-line entry point: print a `WilssError` as one paragraph and exit with status 2."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except WilssError as err:
+            print(f"wilss: error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
