@@ -1,0 +1,85 @@
+"""Compose, check and resolve the configuration of one step.
+
+The Hydra compose API builds the config from `configs/` and command-line overrides; `validate` checks the
+cross-field rules once, before anything runs (so a typo fails in seconds, not after the queue); the resolved
+config is then saved in the step directory and is the single source of truth for that step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from wilss.data.tasks import Task, get_task
+from wilss.errors import WilssError
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+LR_POLICIES = ("poly", "constant_then_poly", "warmup")
+
+
+def load_config(overrides: list[str], config_name: str = "train") -> DictConfig:
+    """Compose `configs/<config_name>.yaml` with Hydra overrides (`key=value`, `group=option`)."""
+    if not CONFIG_DIR.is_dir():
+        raise WilssError(f"config folder '{CONFIG_DIR}' is missing; install wilss from its source tree (pip install -e .).")
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        message = str(err).split("\nConfig search path")[0].strip()
+        raise WilssError(f"invalid configuration ({' '.join(overrides) or 'defaults'}): {message}") from None
+    validate(cfg)
+    return cfg
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise WilssError(message)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Cross-field rules, each failing with the option to change."""
+    get_task(cfg.dataset.name, cfg.task.name, cfg.step)
+    _check(not (cfg.overlap and cfg.dataset.name == "coco-voc"),
+           "overlap=true is not defined for dataset=coco-voc (COCO-to-VOC is disjoint by construction); drop it.")
+    _check(cfg.train.precision in PRECISIONS, f"train.precision={cfg.train.precision}: choose one of {PRECISIONS}.")
+    _check(cfg.train.loss in ("bce", "ce"), f"train.loss={cfg.train.loss}: choose bce or ce.")
+    _check(cfg.eval.mode in ("parity", "full"), f"eval.mode={cfg.eval.mode}: choose parity or full.")
+    for phase in ("base", "incremental"):
+        policy = cfg.optim[phase].policy
+        _check(policy in LR_POLICIES, f"optim.{phase}.policy={policy}: choose one of {LR_POLICIES}.")
+    _check(cfg.train.batch_size > 0 and cfg.train.val_interval > 0 and cfg.train.checkpoint_interval > 0,
+           "train.batch_size, train.val_interval and train.checkpoint_interval must be positive.")
+
+
+def task_of(cfg: DictConfig) -> Task:
+    return get_task(cfg.dataset.name, cfg.task.name, cfg.step)
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    """<output_root>/<dataset>-<task>[-ov]/<name>, unless `run_dir` is set."""
+    if cfg.run_dir:
+        return Path(cfg.run_dir)
+    suffix = "-ov" if cfg.overlap else ""
+    return Path(cfg.output_root) / f"{cfg.dataset.name}-{cfg.task.name}{suffix}" / cfg.name
+
+
+def step_dir(cfg: DictConfig, step: int | None = None) -> Path:
+    return run_dir(cfg) / f"step{cfg.step if step is None else step}"
+
+
+def epochs_of(cfg: DictConfig) -> int:
+    return cfg.train.epochs_base if cfg.step == 0 else cfg.train.epochs_incremental
+
+
+def optim_phase(cfg: DictConfig) -> DictConfig:
+    """The learning-rate section that applies to this step."""
+    return cfg.optim.base if cfg.step == 0 else cfg.optim.incremental
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)
