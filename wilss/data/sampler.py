@@ -19,11 +19,11 @@ class ShardSampler(Sampler[tuple[int, int]]):
     dataset order, rank r gets items r, r + world, … (exact: no padding, no duplicates)."""
 
     def __init__(self, size: int, rank: int = 0, world_size: int = 1, seed: int = 0,
-                 global_batch: int | None = None) -> None:
+                 global_batch: int | None = None, max_batches: int | None = None) -> None:
         if global_batch is not None and global_batch % world_size:
             raise ValueError(f"global batch {global_batch} is not divisible by world size {world_size}")
         self.size, self.rank, self.world_size = size, rank, world_size
-        self.seed, self.global_batch = seed, global_batch
+        self.seed, self.global_batch, self.max_batches = seed, global_batch, max_batches
         self.epoch, self.skip_batches = 0, 0
 
     @property
@@ -33,7 +33,8 @@ class ShardSampler(Sampler[tuple[int, int]]):
     def batches_per_epoch(self) -> int:
         if self.global_batch is None:
             raise ValueError("evaluation sampler has no fixed number of batches")
-        return self.size // self.global_batch
+        full = self.size // self.global_batch
+        return full if self.max_batches is None else min(full, self.max_batches)
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
         """Select the epoch's permutation; start after `skip_batches` batches (resume inside an epoch)."""

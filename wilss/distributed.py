@@ -1,0 +1,77 @@
+"""Process-group setup and the few collectives the engine needs.
+
+Training code learns about its launcher only through environment variables: torchrun's RANK / WORLD_SIZE /
+LOCAL_RANK / MASTER_ADDR / MASTER_PORT. Nothing here imports a cluster library.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _pick_device(requested: str, local_rank: int) -> torch.device:
+    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        from wilss.errors import WilssError
+
+        raise WilssError("train.device=cuda but no CUDA device is visible; use train.device=cpu or auto.")
+    # One process per GPU: LOCAL_RANK indexes the GPUs visible to this node (under torchrun and srun alike).
+    torch.cuda.set_device(local_rank)
+    return torch.device("cuda", local_rank)
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Join the process group described by the environment, or run as a single process."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    info = DistInfo(rank, world_size, local_rank, _pick_device(device, local_rank))
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if info.device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timedelta(minutes=30),
+                                device_id=info.device if backend == "nccl" else None)
+    return info
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum over ranks in place (no-op for one process)."""
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def barrier() -> None:
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+def broadcast_object(obj):
+    """Rank 0's value of `obj` on every rank."""
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        holder = [obj]
+        dist.broadcast_object_list(holder, src=0)
+        return holder[0]
+    return obj

@@ -1,0 +1,26 @@
+"""Mixed precision: which dtype autocast uses on which device, and whether gradients need scaling."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto` → bf16 on CPU (fast kernels, no scaler needed), fp16 on CUDA (as the original's AMP)."""
+    if precision != "auto":
+        return precision
+    return "fp16" if device.type == "cuda" else "bf16"
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """Loss scaling only for fp16; a disabled scaler is a no-op with the same interface."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")

@@ -1,0 +1,210 @@
+"""Train one step: `python -m wilss.train [Hydra overrides]` (under torchrun for several processes).
+
+Reads top to bottom: setup → data → model → method and optimizer → resume or start → loop → final
+checkpoint and evaluation. Rerunning a finished step only re-reads its results; rerunning an interrupted step
+resumes from its `last.pt`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from wilss import distributed
+from wilss.checkpoint import check_meta, code_version, load_checkpoint, save_checkpoint, task_meta
+from wilss.config import epochs_of, load_config, optim_phase, step_dir, task_of, to_yaml
+from wilss.data.build import build_eval_datasets, build_train_dataset
+from wilss.data.sampler import ShardSampler
+from wilss.engine.evaluate import eval_loader, evaluate
+from wilss.engine.hooks import CheckpointHook, ProgressHook, TensorBoard, ValidationHook
+from wilss.engine.optim import build_optimizer, build_schedule
+from wilss.engine.precision import grad_scaler, resolve_precision
+from wilss.engine.trainer import Progress, Trainer
+from wilss.errors import WilssError, exit_on_user_error
+from wilss.methods.supervised import SupervisedStep
+from wilss.metrics import markdown_table, summarize, write_results
+from wilss.models import build_model
+
+log = logging.getLogger("wilss")
+
+
+def setup_logging(directory: Path, is_main: bool) -> None:
+    """Rank 0 logs progress to the console and appends to <step dir>/train.log; other ranks only warn."""
+    log.handlers.clear()
+    log.setLevel(logging.INFO if is_main else logging.WARNING)
+    log.propagate = False
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    if is_main:
+        directory.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(directory / "train.log", mode="a"))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        log.addHandler(handler)
+
+
+def build_step_model(cfg: DictConfig, task, world_size: int) -> torch.nn.Module:
+    """The model of this step. ImageNet weights only matter for step 0: later steps start from step t-1."""
+    model_cfg = cfg.model
+    return build_model(
+        model_cfg.backbone, task.classes_per_step, output_stride=model_cfg.output_stride, norm=model_cfg.norm,
+        sync_bn=model_cfg.sync_bn and world_size > 1,
+        pretrained=model_cfg.pretrained if task.step == 0 else None,
+        pretrained_md5=model_cfg.pretrained_md5,
+        pooling_size=cfg.dataset.crop_size // model_cfg.output_stride,
+    )
+
+
+def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, out: Path) -> dict:
+    """Evaluate the final model on every evaluation set of the step; rank 0 writes the results files."""
+    results = {"dataset": task.dataset, "task": task.name, "step": task.step, "overlap": bool(cfg.overlap),
+               "name": cfg.name, "eval_mode": cfg.eval.mode, "sets": {}}
+    batch = 1 if cfg.eval.mode == "full" else cfg.eval.batch_size
+    for name, dataset in build_eval_datasets(cfg.dataset, task, cfg.eval.mode).items():
+        loader = eval_loader(dataset, dist, batch, cfg.train.num_workers)
+        matrix, _ = evaluate(model, loader, len(task.order), dist.device, precision, cfg.train.channels_last)
+        results["sets"][name] = summarize(matrix.iou(), task.num_old, task.class_names())
+        results["sets"][name]["pixel_accuracy"] = matrix.pixel_accuracy()
+    if dist.is_main:
+        write_results(out, results)
+        rows = [{"run": f"{cfg.name} ({set_name})", "step": task.step, **summary}
+                for set_name, summary in results["sets"].items()]
+        table = markdown_table(rows, *group_labels(task))
+        (out / "results.md").write_text(table + "\n")
+        log.info("results (mIoU %%):\n%s", table)
+    return results
+
+
+def group_labels(task) -> tuple[str, str]:
+    """Column names as in the papers: label ranges of the old and new classes, e.g. '1-15' and '16-20'."""
+    last, first_new = len(task.order) - 1, task.num_old
+    if task.step == 0:
+        return f"old 1-{last}", "new –"
+    return f"old 1-{first_new - 1}", f"new {first_new}-{last}"
+
+
+def main(cfg: DictConfig) -> dict:
+    # --- setup -------------------------------------------------------------------------------------------
+    dist = distributed.init_distributed(cfg.train.device)
+    task = task_of(cfg)
+    out = step_dir(cfg)
+    setup_logging(out, dist.is_main)
+    if cfg.train.batch_size % dist.world_size:
+        raise WilssError(f"train.batch_size={cfg.train.batch_size} is not divisible by the {dist.world_size} "
+                         "processes; choose a multiple of the world size.")
+    if dist.is_main:
+        (out / "config.yaml").write_text(to_yaml(cfg))
+    torch.manual_seed(cfg.seed + dist.rank)
+    precision = resolve_precision(cfg.train.precision, dist.device)
+    channels_last = cfg.train.channels_last and cfg.model.norm == "native"
+    checkpoints = out / "checkpoints"
+    log.info("step %d of %s-%s%s (%s), %d process(es) on %s, precision %s", task.step, task.dataset, task.name,
+             "-ov" if cfg.overlap else "", cfg.name, dist.world_size, dist.device, precision)
+
+    # --- model -------------------------------------------------------------------------------------------
+    model = build_step_model(cfg, task, dist.world_size).to(dist.device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    final_path = checkpoints / "final.pt"
+    if final_path.is_file():
+        # Finished before: (re-)evaluate the final weights only.
+        final = load_checkpoint(final_path, option="run_dir")
+        check_meta(final, final_path, task_meta(task), option="run_dir")
+        model.load_state_dict(final["modules"]["model"])
+        return final_evaluation(cfg, task, model, dist, precision, out)
+    if task.step > 0:
+        raise WilssError("incremental steps (step >= 1) are not available yet in this version; run step=0.")
+
+    # --- data --------------------------------------------------------------------------------------------
+    train_set = build_train_dataset(cfg.dataset, task, cfg.overlap, cfg.train.void_as_background)
+    sampler = ShardSampler(len(train_set), dist.rank, dist.world_size, cfg.seed, cfg.train.batch_size,
+                           cfg.train.max_iters_per_epoch)
+    if sampler.batches_per_epoch() == 0:
+        raise WilssError(f"the step's {len(train_set)} training images make no batch of train.batch_size="
+                         f"{cfg.train.batch_size}; lower the batch size.")
+    workers = cfg.train.num_workers
+    loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
+                        pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0)
+    val_set = build_eval_datasets(cfg.dataset, task, cfg.eval.mode)["val"]
+    val_loader = eval_loader(val_set, dist, 1 if cfg.eval.mode == "full" else cfg.eval.batch_size, workers)
+
+    # --- method, optimizer, schedule ---------------------------------------------------------------------
+    network = DistributedDataParallel(model) if dist.world_size > 1 else model
+    method = SupervisedStep(model, network, cfg.train.loss)
+    phase = optim_phase(cfg)
+    optimizer = build_optimizer(method.param_groups(phase), cfg.optim)
+    progress = Progress(epochs=epochs_of(cfg), iters_per_epoch=sampler.batches_per_epoch())
+    schedule = build_schedule(optimizer, phase.policy, progress.max_iters, cfg.optim.poly_power, constant_iters=0)
+    trainer = Trainer(method, optimizer, schedule, grad_scaler(dist.device, precision), loader, sampler, progress,
+                      dist.device, precision, channels_last)
+
+    # --- resume or start ---------------------------------------------------------------------------------
+    last_path = checkpoints / "last.pt"
+    if last_path.is_file():
+        state = load_checkpoint(last_path, option="run_dir")
+        check_meta(state, last_path, task_meta(task), option="run_dir")
+        trainer.load_resume_state(state, dist.rank)
+        log.info("resumed from %s at epoch %d, iteration %d", last_path, progress.epoch, progress.iteration)
+
+    # --- hooks and loop ----------------------------------------------------------------------------------
+    board = TensorBoard(out / "tensorboard" if dist.is_main and cfg.train.tensorboard else None)
+    eval_cfg = {"device": dist.device, "precision": precision, "channels_last": channels_last}
+    validation = ValidationHook(cfg.train.val_interval, val_loader, task, eval_cfg, board, dist.is_main,
+                                cfg.train.image_panels)
+
+    def meta() -> dict:
+        return task_meta(task) | {"progress": progress.state_dict(), "metrics": validation.last_metrics,
+                                  "class_names": task.class_names(), "code_version": code_version(),
+                                  "config": OmegaConf.to_container(cfg, resolve=True)}
+
+    trainer.hooks = [
+        ProgressHook(cfg.train.log_interval, cfg.train.batch_size, board, dist.is_main),
+        validation,  # before the checkpoint: the sidecar then carries the latest metrics
+        CheckpointHook(last_path, cfg.train.checkpoint_interval, meta, dist.is_main),
+    ]
+    log.info("%d training images, %d iterations per epoch, %d epochs", len(train_set), progress.iters_per_epoch,
+             progress.epochs)
+    trainer.train()
+    board.close()
+
+    # --- final checkpoint and evaluation -----------------------------------------------------------------
+    if dist.is_main:
+        save_checkpoint(final_path, {"modules": {"model": model.state_dict()}}, meta())
+    distributed.barrier()
+    return final_evaluation(cfg, task, model, dist, precision, out)
+
+
+USAGE = """usage: python -m wilss.train [--cfg] [key=value | group=option ...]
+
+Train one step of an incremental segmentation task. Overrides are Hydra syntax, e.g.
+  python -m wilss.train experiment=demo
+  python -m wilss.train dataset=voc dataset.root=/data/voc task=15-5 step=0 overlap=true
+Groups: dataset (voc, coco-voc, synthetic), task, model, optim, train, eval, experiment.
+--cfg prints the composed configuration and exits. See README.md for the mapping from the original flags.
+"""
+
+
+@exit_on_user_error
+def cli(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if "-h" in args or "--help" in args:
+        print(USAGE)
+        return
+    cfg = load_config([a for a in args if a != "--cfg"])
+    if "--cfg" in args:
+        print(to_yaml(cfg))
+        return
+    try:
+        main(cfg)
+    finally:
+        distributed.shutdown()
+
+
+if __name__ == "__main__":
+    cli()
