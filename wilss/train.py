@@ -49,16 +49,18 @@ def setup_logging(directory: Path, is_main: bool) -> None:
         log.addHandler(handler)
 
 
-def build_step_model(cfg: DictConfig, task, world_size: int) -> torch.nn.Module:
-    """The model of this step. ImageNet weights only matter for step 0: later steps start from step t-1."""
+def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.nn.Module:
+    """The model of this step on its device. ImageNet weights only matter for step 0: later steps start from
+    step t-1 (the original required them for every step, §12.2.15)."""
     model_cfg = cfg.model
-    return build_model(
+    model = build_model(
         model_cfg.backbone, task.classes_per_step, output_stride=model_cfg.output_stride, norm=model_cfg.norm,
-        sync_bn=model_cfg.sync_bn and world_size > 1,
+        sync_bn=model_cfg.sync_bn and dist.world_size > 1,
         pretrained=model_cfg.pretrained if task.step == 0 else None,
         pretrained_md5=model_cfg.pretrained_md5,
         pooling_size=cfg.dataset.crop_size // model_cfg.output_stride,
-    )
+    ).to(dist.device)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
 def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, out: Path) -> dict:
@@ -89,6 +91,17 @@ def group_labels(task) -> tuple[str, str]:
     return f"old 1-{first_new - 1}", f"new {first_new}-{last}"
 
 
+def evaluate_finished_step(cfg: DictConfig, task, final_path: Path, dist, precision: str, channels_last: bool,
+                           out: Path) -> dict:
+    """A step that already has its final checkpoint is not trained again: its weights are (re-)evaluated."""
+    final = load_checkpoint(final_path, option="run_dir")
+    check_meta(final, final_path, task_meta(task), option="run_dir")
+    model = build_step_model(cfg, task, dist, channels_last)
+    model.load_state_dict(final["modules"]["model"])
+    log.info("step already trained (%s): evaluating its final weights", final_path)
+    return final_evaluation(cfg, task, model, dist, precision, out)
+
+
 def main(cfg: DictConfig) -> dict:
     # --- setup -------------------------------------------------------------------------------------------
     dist = distributed.init_distributed(cfg.train.device)
@@ -107,17 +120,9 @@ def main(cfg: DictConfig) -> dict:
     log.info("step %d of %s-%s%s (%s), %d process(es) on %s, precision %s", task.step, task.dataset, task.name,
              "-ov" if cfg.overlap else "", cfg.name, dist.world_size, dist.device, precision)
 
-    # --- model -------------------------------------------------------------------------------------------
-    model = build_step_model(cfg, task, dist.world_size).to(dist.device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
     final_path = checkpoints / "final.pt"
     if final_path.is_file():
-        # Finished before: (re-)evaluate the final weights only.
-        final = load_checkpoint(final_path, option="run_dir")
-        check_meta(final, final_path, task_meta(task), option="run_dir")
-        model.load_state_dict(final["modules"]["model"])
-        return final_evaluation(cfg, task, model, dist, precision, out)
+        return evaluate_finished_step(cfg, task, final_path, dist, precision, channels_last, out)
     if task.step > 0:
         raise WilssError("incremental steps (step >= 1) are not available yet in this version; run step=0.")
 
@@ -133,6 +138,9 @@ def main(cfg: DictConfig) -> dict:
                         pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0)
     val_set = build_eval_datasets(cfg.dataset, task, cfg.eval.mode)["val"]
     val_loader = eval_loader(val_set, dist, 1 if cfg.eval.mode == "full" else cfg.eval.batch_size, workers)
+
+    # --- model -------------------------------------------------------------------------------------------
+    model = build_step_model(cfg, task, dist, channels_last)
 
     # --- method, optimizer, schedule ---------------------------------------------------------------------
     network = DistributedDataParallel(model) if dist.world_size > 1 else model
