@@ -28,7 +28,8 @@ def write_voc(root: Path, train: dict[str, list[int]], val: dict[str, list[int]]
             band = size // (len(classes) + 1)
             for k, class_id in enumerate(classes):
                 mask[:, (k + 1) * band: (k + 2) * band] = class_id
-            rgb = np.stack([mask * 12 % 256, mask * 5 % 256, 255 - mask], axis=-1).astype(np.uint8)
+            wide = mask.astype(np.int64)
+            rgb = np.stack([wide * 12 % 256, wide * 5 % 256, 255 - wide], axis=-1).astype(np.uint8)
             Image.fromarray(rgb).save(root / "JPEGImages" / f"{image_id}.jpg", quality=95)
             Image.fromarray(mask, mode="L").save(root / "SegmentationClassAug" / f"{image_id}.png")
             lines.append(f"/JPEGImages/{image_id}.jpg /SegmentationClassAug/{image_id}.png")

@@ -25,7 +25,7 @@ def test_voc_class_orders_match_the_reference():
     assert get_task("voc", "15-5", 1).classes_per_step == [16, 5]
     assert get_task("voc", "10-10", 1).classes_per_step == [11, 10]
     assert get_task("voc", "15-1", 5).classes_per_step == [16, 1, 1, 1, 1, 1]
-    assert get_task("voc", "10-2", 5).classes_per_step == [11, 2, 2, 2, 2, 1]
+    assert get_task("voc", "10-2", 5).classes_per_step == [11, 2, 2, 2, 2, 2]
 
 
 def test_coco_to_voc_order_puts_person_on_channel_61():

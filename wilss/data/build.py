@@ -3,7 +3,7 @@ which subset, which transform."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ class Source:
     """One split on disk plus the table that turns its raw ids into the task's class ids."""
 
     split: Split
-    id_map: np.ndarray = IDENTITY
+    id_map: np.ndarray = field(default_factory=lambda: IDENTITY)
 
     def presence(self, cache_dir: Path) -> np.ndarray:
         raw = load_presence(self.split, cache_dir)

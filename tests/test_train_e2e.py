@@ -1,0 +1,84 @@
+"""End to end: `python -m wilss.train` as a user runs it, on tiny synthetic data, with one and two processes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+
+import pytest
+import torch
+
+from conftest import REPO, run_cli
+
+TINY = ["dataset=synthetic", "model=resnet18", "dataset.generate.train=48", "dataset.generate.val=12",
+        "dataset.generate.size=64", "dataset.crop_size=64", "dataset.crop_size_val=64", "train.batch_size=8",
+        "train.num_workers=0", "train.device=cpu", "train.log_interval=2", "train.checkpoint_interval=2",
+        "eval.batch_size=4"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def train(tmp_path, *overrides, nproc: int = 1):
+    args = [*TINY, f"output_root={tmp_path / 'out'}", *overrides]
+    if nproc == 1:
+        return run_cli(["wilss.train", *args], cwd=REPO)
+    launcher = ["torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={free_port()}",
+                "--master_addr=127.0.0.1", "-m", "wilss.train"]
+    return run_cli([*launcher, *args], cwd=REPO, env={"OMP_NUM_THREADS": "1"})
+
+
+def results(run_dir):
+    return json.loads((run_dir / "step0" / "results.json").read_text())
+
+
+def test_step0_writes_checkpoints_results_and_tensorboard(tmp_path):
+    result = train(tmp_path, "train.epochs_base=2", "train.val_interval=1", "run_dir=" + str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    step = tmp_path / "run" / "step0"
+    for name in ("config.yaml", "train.log", "results.json", "results.csv", "results.md",
+                 "checkpoints/final.pt", "checkpoints/final.json", "checkpoints/last.pt"):
+        assert (step / name).is_file(), name
+    assert list((step / "tensorboard").glob("events.out.tfevents.*"))
+    summary = results(tmp_path / "run")["sets"]["val"]
+    assert set(summary) >= {"miou_old", "miou_new", "miou_all", "per_class_iou"}
+    assert "| old 1-15 | new –" in result.stdout or "old 1-15" in (step / "results.md").read_text()
+    sidecar = json.loads((step / "checkpoints" / "final.json").read_text())
+    assert sidecar["task"] == "15-5" and sidecar["step"] == 0 and sidecar["progress"]["epoch"] == 2
+
+
+def test_two_gloo_processes_evaluate_exactly_like_one(tmp_path):
+    first = tmp_path / "one"
+    assert train(tmp_path, "train.epochs_base=1", f"run_dir={first}").returncode == 0
+    second = tmp_path / "two"
+    shutil.copytree(first, second)
+    (second / "step0" / "results.json").unlink()
+    result = train(tmp_path, "train.epochs_base=1", f"run_dir={second}", nproc=2)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert results(second)["sets"] == results(first)["sets"]
+
+
+def test_two_process_sync_bn_training_matches_one_process(tmp_path):
+    common = ["train.epochs_base=1", "train.max_iters_per_epoch=3", "train.precision=fp32",
+              "train.channels_last=false", "train.val_interval=1"]
+    one = train(tmp_path, *common, f"run_dir={tmp_path / 'one'}")
+    two = train(tmp_path, *common, f"run_dir={tmp_path / 'two'}", nproc=2)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-3000:]
+    weights = [torch.load(tmp_path / run / "step0" / "checkpoints" / "final.pt", weights_only=True)["modules"]["model"]
+               for run in ("one", "two")]
+    for key, value in weights[0].items():
+        assert torch.allclose(value.float(), weights[1][key].float(), atol=1e-4, rtol=1e-3), key
+
+
+def test_rerunning_a_finished_step_does_not_train_again(tmp_path):
+    run_dir = tmp_path / "run"
+    assert train(tmp_path, "train.epochs_base=1", f"run_dir={run_dir}").returncode == 0
+    final = run_dir / "step0" / "checkpoints" / "final.pt"
+    before = final.stat().st_mtime_ns
+    again = train(tmp_path, "train.epochs_base=1", f"run_dir={run_dir}")
+    assert again.returncode == 0 and "already trained" in again.stdout
+    assert final.stat().st_mtime_ns == before
