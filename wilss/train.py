@@ -27,9 +27,12 @@ from wilss.engine.optim import build_optimizer, build_schedule
 from wilss.engine.precision import grad_scaler, resolve_precision
 from wilss.engine.trainer import Progress, Trainer
 from wilss.errors import WilssError, exit_on_user_error
+from wilss.data.tasks import get_task
 from wilss.methods.supervised import SupervisedStep
+from wilss.methods.wilson import WilsonStep
 from wilss.metrics import markdown_table, summarize, write_results
-from wilss.models import build_model
+from wilss.models import build_model, build_norm
+from wilss.models.localizer import build_localizer
 
 log = logging.getLogger("wilss")
 
@@ -91,6 +94,48 @@ def group_labels(task) -> tuple[str, str]:
     return f"old 1-{first_new - 1}", f"new {first_new}-{last}"
 
 
+def previous_step_path(cfg: DictConfig, task) -> Path:
+    return Path(cfg.step_ckpt) if cfg.step_ckpt else step_dir(cfg, task.step - 1) / "checkpoints" / "final.pt"
+
+
+def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool) -> torch.nn.Module:
+    """Initialise step t from step t−1's final weights and return those weights as the frozen old model.
+
+    Every key of the checkpoint must fit the new model, and the new model may lack only the new classifier:
+    anything else fails loudly instead of silently loading nothing (the original loaded non-strictly, §2.6)."""
+    path = previous_step_path(cfg, task)
+    checkpoint = load_checkpoint(path)
+    previous = get_task(task.dataset, task.name, task.step - 1)
+    check_meta(checkpoint, path, task_meta(previous))
+    state = checkpoint["modules"]["model"]
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        raise WilssError(f"checkpoint '{path}' does not fit the model of step {task.step}: {err}") from None
+    new_classifier = f"cls.{task.step}."
+    wrong = [key for key in missing if not key.startswith(new_classifier)] + list(unexpected)
+    if wrong:
+        raise WilssError(f"checkpoint '{path}' does not fit the model of step {task.step}: mismatched keys "
+                         f"{wrong[:5]}. Was it trained with another model.* configuration?")
+    old_model = build_step_model(cfg, previous, dist, channels_last)
+    old_model.load_state_dict(state)
+    return old_model.eval().requires_grad_(False)
+
+
+def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool):
+    """Step 0 learns from pixel labels; later steps run WILSON (or its `ft` baseline) from image labels."""
+    wrap = (lambda module: DistributedDataParallel(module)) if dist.world_size > 1 else (lambda module: module)
+    if task.step == 0:
+        return SupervisedStep(model, wrap(model), cfg.train.loss)
+    old_model = load_previous_step(cfg, task, model, dist, channels_last)
+    norm_act = build_norm(cfg.model.norm, cfg.model.sync_bn and dist.world_size > 1)
+    localizer = build_localizer(model.body.out_channels, len(task.order), norm_act).to(dist.device)
+    if channels_last:
+        localizer = localizer.to(memory_format=torch.channels_last)
+    return WilsonStep(model, wrap(model), localizer, wrap(localizer), old_model if cfg.method.distill else None,
+                      cfg.method, task.num_old)
+
+
 def evaluate_finished_step(cfg: DictConfig, task, final_path: Path, dist, precision: str, channels_last: bool,
                            out: Path) -> dict:
     """A step that already has its final checkpoint is not trained again: its weights are (re-)evaluated."""
@@ -123,9 +168,6 @@ def main(cfg: DictConfig) -> dict:
     final_path = checkpoints / "final.pt"
     if final_path.is_file():
         return evaluate_finished_step(cfg, task, final_path, dist, precision, channels_last, out)
-    if task.step > 0:
-        raise WilssError("incremental steps (step >= 1) are not available yet in this version; run step=0.")
-
     # --- data --------------------------------------------------------------------------------------------
     train_set = build_train_dataset(cfg.dataset, task, cfg.overlap, cfg.train.void_as_background)
     sampler = ShardSampler(len(train_set), dist.rank, dist.world_size, cfg.seed, cfg.train.batch_size,
@@ -143,12 +185,12 @@ def main(cfg: DictConfig) -> dict:
     model = build_step_model(cfg, task, dist, channels_last)
 
     # --- method, optimizer, schedule ---------------------------------------------------------------------
-    network = DistributedDataParallel(model) if dist.world_size > 1 else model
-    method = SupervisedStep(model, network, cfg.train.loss)
+    method = build_method(cfg, task, model, dist, channels_last)
     phase = optim_phase(cfg)
     optimizer = build_optimizer(method.param_groups(phase), cfg.optim)
     progress = Progress(epochs=epochs_of(cfg), iters_per_epoch=sampler.batches_per_epoch())
-    schedule = build_schedule(optimizer, phase.policy, progress.max_iters, cfg.optim.poly_power, constant_iters=0)
+    constant_iters = cfg.method.pseudo_ep * progress.iters_per_epoch if task.step else 0
+    schedule = build_schedule(optimizer, phase.policy, progress.max_iters, cfg.optim.poly_power, constant_iters)
     trainer = Trainer(method, optimizer, schedule, grad_scaler(dist.device, precision), loader, sampler, progress,
                       dist.device, precision, channels_last)
 

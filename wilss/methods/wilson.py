@@ -1,0 +1,81 @@
+"""WILSON's incremental step (reference §6.1): new classes from image-level labels, the localizer regularised
+by the frozen step t−1 model. With `distill=False` it is the `ft` baseline: the same localizer and
+pseudo-labels, but no old model, no prior and no distillation."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wilss.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from wilss.engine.optim import segmentation_param_groups
+from wilss.methods import wilson_losses as L
+from wilss.methods.pamr import pamr
+
+# The original de-normalises PAMR's input with blue mean 0.4069 instead of 0.406 (§12.2.9).
+ORIGINAL_DENORM_MEAN = (0.485, 0.456, 0.4069)
+
+
+class WilsonStep:
+    def __init__(self, model: nn.Module, network: nn.Module, localizer: nn.Module, localizer_network: nn.Module,
+                 old_model: nn.Module | None, method_cfg, num_old: int) -> None:
+        self.model, self.network = model, network
+        self.localizer, self.localizer_network = localizer, localizer_network
+        self.old_model, self.cfg, self.num_old = old_model, method_cfg, num_old
+        mean = ORIGINAL_DENORM_MEAN if method_cfg.denorm_mean_typo else IMAGENET_MEAN
+        self.mean = torch.tensor(mean).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+
+    def _old_outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.inference_mode():
+            logits, features = self.old_model(images, interpolate=False)
+        # Clones leave inference mode so the targets can be saved for backward.
+        return logits.float().clone(), features["body"].float().clone()
+
+    def _pseudo_label_pass(self, features: torch.Tensor) -> torch.Tensor:
+        """Eval-mode localizer (running statistics), no autograd: the source of the pseudo-labels."""
+        self.localizer.eval()
+        with torch.no_grad():
+            z_eval = self.localizer(features.detach())
+        self.localizer.train()
+        return z_eval.float()
+
+    def _pamr_image(self, images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        rgb = images.float() * self.std.to(images.device) + self.mean.to(images.device)
+        return F.interpolate(rgb, size=size, mode="bilinear", align_corners=True)
+
+    def losses(self, batch: dict[str, torch.Tensor], epoch: int) -> dict[str, torch.Tensor]:
+        images, y, cfg, num_old = batch["image"], batch["labels"].float(), self.cfg, self.num_old
+        p, features = self.network(images, interpolate=False)
+        body = features["body"]
+        z_eval = self._pseudo_label_pass(body)
+        z = self.localizer_network(body).float()
+        losses = {"cls": L.classification_loss(z, y, num_old)}
+        old_logits = None
+        if self.old_model is not None:
+            old_logits, old_body = self._old_outputs(images)
+            losses["loc"] = L.localization_prior_loss(z, old_logits)
+            losses["enc"] = L.encoder_distillation_loss(body.float(), old_body, cfg.loss_de)
+        if epoch < cfg.pseudo_ep:
+            # Localizer-only phase; 0·p keeps every parameter in the graph, as DDP's reducer expects.
+            losses["seg"] = 0.0 * p.sum()
+            return losses
+        m = F.softmax(z_eval, dim=1)
+        m_soft = pamr(self._pamr_image(images, m.shape[-2:]), m, cfg.pamr_iterations,
+                      tuple(cfg.pamr_dilations)) if cfg.affinity else m
+        m, m_soft = L.mask_by_labels(m, y), L.mask_by_labels(m_soft, y)
+        if old_logits is None:
+            targets = cfg.alpha * L.binarize(m) + (1.0 - cfg.alpha) * m
+        else:
+            targets = L.segmentation_targets(m, old_logits, cfg.alpha)
+        losses["seg"] = L.segmentation_loss(p.float(), targets, y, num_old)
+        losses["sss"] = L.balanced_localizer_loss(z, L.localizer_targets(m_soft), y)
+        return losses
+
+    def param_groups(self, phase) -> list[dict]:
+        localizer = {"name": "localizer", "params": list(self.localizer.parameters()), "lr": phase.lr_localizer}
+        return [*segmentation_param_groups(self.model, phase.lr, phase.lr_head), localizer]
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model, "localizer": self.localizer}
