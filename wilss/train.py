@@ -60,7 +60,7 @@ def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.
         model_cfg.backbone, task.classes_per_step, output_stride=model_cfg.output_stride, norm=model_cfg.norm,
         sync_bn=model_cfg.sync_bn and dist.world_size > 1,
         pretrained=model_cfg.pretrained if task.step == 0 else None,
-        pretrained_md5=model_cfg.pretrained_md5,
+        pretrained_md5=model_cfg.pretrained_md5, pretrained_trusted=model_cfg.pretrained_trusted,
         pooling_size=cfg.dataset.crop_size // model_cfg.output_stride,
     ).to(dist.device)
     return model.to(memory_format=torch.channels_last) if channels_last else model
