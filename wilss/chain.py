@@ -1,0 +1,62 @@
+"""Run every step of a task in order on this machine: `python -m wilss.chain [Hydra overrides]`.
+
+Step t starts from step t−1's final checkpoint in the same run directory. A step that already finished is
+only re-evaluated, an interrupted one resumes, so rerunning the command continues where it stopped. The
+papers' table (mIoU old / new / all after every step) is printed at the end and written to
+`<run dir>/results.md`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from wilss import distributed
+from wilss.config import load_config, run_dir, task_of
+from wilss.errors import exit_on_user_error
+from wilss.metrics import markdown_table
+from wilss.train import group_labels, main
+
+
+def run_chain(overrides: list[str], last_step: int | None = None) -> list[dict]:
+    """Train steps 0..last (default: the task's last step); return each step's results."""
+    num_steps = task_of(load_config(overrides)).num_steps
+    last = num_steps - 1 if last_step is None else last_step
+    return [main(load_config([*overrides, f"step={step}"])) for step in range(last + 1)]
+
+
+def chain_table(results: list[dict], name: str) -> str:
+    """One row per step, on the validation set, with the final step's old/new column names."""
+    rows = [{"run": name, "step": r["step"], **r["sets"]["val"]} for r in results]
+    return markdown_table(rows, "old", "new")
+
+
+USAGE = """usage: python -m wilss.chain [key=value | group=option ...]
+
+Train all steps of the task in order (step 0, then every incremental step), then print old / new / all mIoU
+after each step. Same overrides as `python -m wilss.train`, e.g.
+  python -m wilss.chain experiment=demo
+  python -m wilss.chain dataset.root=/data/voc task=15-1 overlap=true
+"""
+
+
+@exit_on_user_error
+def cli(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if "-h" in args or "--help" in args:
+        print(USAGE)
+        return
+    try:
+        results = run_chain(args)
+    finally:
+        distributed.shutdown()
+    cfg = load_config(args)
+    table = chain_table(results, cfg.name)
+    final_task = task_of(load_config([*args, f"step={results[-1]['step']}"]))
+    old, new = group_labels(final_task)
+    header = f"{cfg.dataset.name} {cfg.task.name}{' overlap' if cfg.overlap else ''} — mIoU % on val ({old}, {new})"
+    (run_dir(cfg) / "results.md").write_text(f"{header}\n\n{table}\n")
+    print(f"\n{header}\n{table}")
+
+
+if __name__ == "__main__":
+    cli()
