@@ -72,13 +72,18 @@ def step_dir(cfg: DictConfig, step: int | None = None) -> Path:
     return run_dir(cfg) / f"step{cfg.step if step is None else step}"
 
 
+def fully_supervised(cfg: DictConfig) -> bool:
+    """Step 0, and the joint baseline at any step, learn from pixel labels with the base-step recipe."""
+    return cfg.step == 0 or cfg.method.name == "joint"
+
+
 def epochs_of(cfg: DictConfig) -> int:
-    return cfg.train.epochs_base if cfg.step == 0 else cfg.train.epochs_incremental
+    return cfg.train.epochs_base if fully_supervised(cfg) else cfg.train.epochs_incremental
 
 
 def optim_phase(cfg: DictConfig) -> DictConfig:
     """The learning-rate section that applies to this step."""
-    return cfg.optim.base if cfg.step == 0 else cfg.optim.incremental
+    return cfg.optim.base if fully_supervised(cfg) else cfg.optim.incremental
 
 
 def to_yaml(cfg: DictConfig) -> str:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from wilss import distributed
 from wilss.checkpoint import check_meta, code_version, load_checkpoint, save_checkpoint, task_meta
-from wilss.config import epochs_of, load_config, optim_phase, step_dir, task_of, to_yaml
+from wilss.config import epochs_of, fully_supervised, load_config, optim_phase, step_dir, task_of, to_yaml
 from wilss.data.build import build_eval_datasets, build_train_dataset
 from wilss.data.sampler import ShardSampler
 from wilss.engine.evaluate import eval_loader, evaluate
@@ -59,7 +59,7 @@ def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.
     model = build_model(
         model_cfg.backbone, task.classes_per_step, output_stride=model_cfg.output_stride, norm=model_cfg.norm,
         sync_bn=model_cfg.sync_bn and dist.world_size > 1,
-        pretrained=model_cfg.pretrained if task.step == 0 else None,
+        pretrained=model_cfg.pretrained if fully_supervised(cfg) else None,
         pretrained_md5=model_cfg.pretrained_md5, pretrained_trusted=model_cfg.pretrained_trusted,
         pooling_size=cfg.dataset.crop_size // model_cfg.output_stride,
     ).to(dist.device)
@@ -123,9 +123,10 @@ def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, chan
 
 
 def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool):
-    """Step 0 learns from pixel labels; later steps run WILSON (or its `ft` baseline) from image labels."""
+    """Step 0 (and the joint baseline) learn from pixel labels; later steps run WILSON (or its `ft` baseline)
+    from image labels."""
     wrap = (lambda module: DistributedDataParallel(module)) if dist.world_size > 1 else (lambda module: module)
-    if task.step == 0:
+    if fully_supervised(cfg):
         return SupervisedStep(model, wrap(model), cfg.train.loss)
     old_model = load_previous_step(cfg, task, model, dist, channels_last)
     norm_act = build_norm(cfg.model.norm, cfg.model.sync_bn and dist.world_size > 1)
@@ -169,7 +170,9 @@ def main(cfg: DictConfig) -> dict:
     if final_path.is_file():
         return evaluate_finished_step(cfg, task, final_path, dist, precision, channels_last, out)
     # --- data --------------------------------------------------------------------------------------------
-    train_set = build_train_dataset(cfg.dataset, task, cfg.overlap, cfg.train.void_as_background)
+    # The joint baseline trains every class seen so far at once, on all their images.
+    train_task = task.merged() if fully_supervised(cfg) else task
+    train_set = build_train_dataset(cfg.dataset, train_task, cfg.overlap, cfg.train.void_as_background)
     sampler = ShardSampler(len(train_set), dist.rank, dist.world_size, cfg.seed, cfg.train.batch_size,
                            cfg.train.max_iters_per_epoch)
     if sampler.batches_per_epoch() == 0:
@@ -189,7 +192,7 @@ def main(cfg: DictConfig) -> dict:
     phase = optim_phase(cfg)
     optimizer = build_optimizer(method.param_groups(phase), cfg.optim)
     progress = Progress(epochs=epochs_of(cfg), iters_per_epoch=sampler.batches_per_epoch())
-    constant_iters = cfg.method.pseudo_ep * progress.iters_per_epoch if task.step else 0
+    constant_iters = 0 if fully_supervised(cfg) else cfg.method.pseudo_ep * progress.iters_per_epoch
     schedule = build_schedule(optimizer, phase.policy, progress.max_iters, cfg.optim.poly_power, constant_iters)
     trainer = Trainer(method, optimizer, schedule, grad_scaler(dist.device, precision), loader, sampler, progress,
                       dist.device, precision, channels_last)

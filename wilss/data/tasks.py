@@ -107,6 +107,10 @@ class Task:
     def num_old(self) -> int:
         return len(self.old_classes)
 
+    def merged(self) -> "Task":
+        """All classes seen so far as one step 0 (the joint baseline's training labels and images)."""
+        return Task(self.dataset, self.name, (self.order, *self.steps[self.step + 1:]), step=0)
+
     def class_names(self) -> list[str]:
         """Names in label order (VOC names; COCO ids as 'coco<id>' unless the dataset names them)."""
         if self.dataset in ("voc", "synthetic"):
