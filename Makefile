@@ -26,7 +26,7 @@ $(VENV)/.inplace_abn: $(VENV)/.installed scripts/build_inplace_abn.sh
 inplace-abn: $(VENV)/.inplace_abn
 
 demo: setup
-	$(PY) -m wilss.train experiment=demo
+	$(PY) -m wilss.chain experiment=demo
 
 test: setup inplace-abn
 	$(PY) -m pytest
