@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from wilss.checkpoint import check_meta, load_checkpoint, save_checkpoint, strip_ddp_prefix, task_meta
+from wilss.checkpoint import check_meta, load_checkpoint, save_checkpoint, task_meta
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError
 
@@ -68,6 +68,3 @@ def test_missing_or_foreign_file_gives_a_clear_error(tmp_path):
     with pytest.raises(WilssError, match="cannot be read"):
         load_checkpoint(junk)
 
-
-def test_ddp_prefix_is_stripped():
-    assert list(strip_ddp_prefix({"module.body.x": 1, "head.y": 2})) == ["body.x", "head.y"]

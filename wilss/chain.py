@@ -8,9 +8,8 @@ papers' table (mIoU old / new / all after every step) is printed at the end and 
 
 from __future__ import annotations
 
-import sys
-
 from wilss import distributed
+from wilss.cli import read_overrides
 from wilss.config import load_config, run_dir, task_of
 from wilss.errors import exit_on_user_error
 from wilss.metrics import markdown_table
@@ -41,9 +40,8 @@ after each step. Same overrides as `python -m wilss.train`, e.g.
 
 @exit_on_user_error
 def cli(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if "-h" in args or "--help" in args:
-        print(USAGE)
+    args = read_overrides(argv, USAGE)
+    if args is None:
         return
     try:
         results = run_chain(args)

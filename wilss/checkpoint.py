@@ -90,7 +90,3 @@ def check_meta(checkpoint: dict, path: Path, expected: dict, option: str = "step
         raise WilssError(f"checkpoint '{path}' does not belong to this run ({'; '.join(wrong)}). "
                          f"Pass the right file with {option}=..., or change the task/step options.")
 
-
-def strip_ddp_prefix(state_dict: dict) -> dict:
-    """Plain keys whatever wrapped the model when it was saved (checkpoints of the original carry 'module.')."""
-    return {key.removeprefix("module."): value for key, value in state_dict.items()}

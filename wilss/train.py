@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from wilss import distributed
 from wilss.checkpoint import check_meta, code_version, load_checkpoint, save_checkpoint, task_meta
+from wilss.cli import read_overrides
 from wilss.config import epochs_of, fully_supervised, load_config, optim_phase, step_dir, task_of, to_yaml
 from wilss.data.build import build_eval_datasets, build_train_dataset
 from wilss.data.sampler import ShardSampler
@@ -245,9 +246,8 @@ Groups: dataset (voc, coco-voc, synthetic), task, model, optim, train, eval, exp
 
 @exit_on_user_error
 def cli(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if "-h" in args or "--help" in args:
-        print(USAGE)
+    args = read_overrides(argv, USAGE)
+    if args is None:
         return
     cfg = load_config([a for a in args if a != "--cfg"])
     if "--cfg" in args:
