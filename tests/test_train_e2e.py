@@ -82,3 +82,30 @@ def test_rerunning_a_finished_step_does_not_train_again(tmp_path):
     again = train(tmp_path, "train.epochs_base=1", f"run_dir={run_dir}")
     assert again.returncode == 0 and "already trained" in again.stdout
     assert final.stat().st_mtime_ns == before
+
+
+FAST_STEPS = ["train.epochs_base=1", "train.epochs_incremental=1", "method.pseudo_ep=0",
+              "train.max_iters_per_epoch=2", "train.val_interval=5"]
+
+
+def test_chain_of_15_1_runs_all_six_steps_and_reports_each(tmp_path):
+    result = run_cli(["wilss.chain", *TINY, *FAST_STEPS, "task=15-1", f"output_root={tmp_path / 'out'}",
+                      "dataset.generate.train=96"], cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "out" / "synthetic-15-1" / "wilson"
+    for step in range(6):
+        summary = json.loads((run_dir / f"step{step}" / "results.json").read_text())["sets"]["val"]
+        assert summary["miou_all"] is not None
+        assert (summary["miou_new"] is None) == (step == 0)
+    table = (run_dir / "results.md").read_text()
+    assert [line.split("|")[2].strip() for line in table.splitlines() if line.startswith("| wilson")] == \
+        [str(s) for s in range(6)]
+    assert "| wilson | 5 |" in result.stdout  # the chain prints the table at the end
+
+
+def test_step1_refuses_a_previous_checkpoint_of_another_task(tmp_path):
+    assert train(tmp_path, *FAST_STEPS, "task=10-10", f"run_dir={tmp_path / 'ten'}").returncode == 0
+    wrong = tmp_path / "ten" / "step0" / "checkpoints" / "final.pt"
+    result = train(tmp_path, *FAST_STEPS, "step=1", f"step_ckpt={wrong}", f"run_dir={tmp_path / 'five'}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "task: checkpoint has '10-10', run expects '15-5'" in result.stderr
