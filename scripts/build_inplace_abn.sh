@@ -36,6 +36,8 @@ done
 
 start_seconds=$SECONDS
 command -v "$PYTHON" >/dev/null 2>&1 || die "PYTHON='$PYTHON' is not an executable; set PYTHON=/path/to/venv/bin/python"
+# Absolute, because the import check below runs from / (so the source tree cannot shadow the installed package).
+PYTHON="$(cd "$(dirname "$(command -v "$PYTHON")")" && pwd)/$(basename "$PYTHON")"
 
 # What the target environment's torch is: version, CUDA version ('' for a CPU build), whether a GPU is visible.
 read -r TORCH_VERSION TORCH_CUDA GPU_VISIBLE < <(
