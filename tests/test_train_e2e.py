@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -109,3 +112,26 @@ def test_step1_refuses_a_previous_checkpoint_of_another_task(tmp_path):
     result = train(tmp_path, *FAST_STEPS, "step=1", f"step_ckpt={wrong}", f"run_dir={tmp_path / 'five'}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "task: checkpoint has '10-10', run expects '15-5'" in result.stderr
+
+
+def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    common = [*TINY, "train.epochs_base=2", "train.precision=fp32", "train.channels_last=false",
+              "train.checkpoint_interval=1", "train.val_interval=1", f"output_root={tmp_path / 'out'}"]
+    assert run_cli(["wilss.train", *common, f"run_dir={tmp_path / 'straight'}"], cwd=REPO).returncode == 0
+    interrupted = tmp_path / "interrupted"
+    last = interrupted / "step0" / "checkpoints" / "last.pt"
+    process = subprocess.Popen([sys.executable, "-m", "wilss.train", *common, f"run_dir={interrupted}"], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not last.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # somewhere inside the next iterations
+    process.kill()
+    process.wait()
+    assert last.exists() and not (interrupted / "step0" / "checkpoints" / "final.pt").exists()
+    resumed = run_cli(["wilss.train", *common, f"run_dir={interrupted}"], cwd=REPO)
+    assert resumed.returncode == 0 and "resumed from" in resumed.stdout
+    weights = [torch.load(run / "step0" / "checkpoints" / "final.pt", weights_only=True)["modules"]["model"]
+               for run in (tmp_path / "straight", interrupted)]
+    for key, value in weights[0].items():
+        assert torch.equal(value, weights[1][key]), key

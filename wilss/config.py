@@ -86,5 +86,10 @@ def optim_phase(cfg: DictConfig) -> DictConfig:
     return cfg.optim.base if fully_supervised(cfg) else cfg.optim.incremental
 
 
+def eval_batch_size(cfg: DictConfig) -> int:
+    """Whole images differ in size, so full-image evaluation goes one image at a time."""
+    return 1 if cfg.eval.mode == "full" else cfg.eval.batch_size
+
+
 def to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg, resolve=True)

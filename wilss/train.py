@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader
 from wilss import distributed
 from wilss.checkpoint import check_meta, code_version, load_checkpoint, save_checkpoint, task_meta
 from wilss.cli import read_overrides
-from wilss.config import epochs_of, fully_supervised, load_config, optim_phase, step_dir, task_of, to_yaml
+from wilss.config import (epochs_of, eval_batch_size, fully_supervised, load_config, optim_phase, step_dir, task_of,
+                          to_yaml)
 from wilss.data.build import build_eval_datasets, build_train_dataset
 from wilss.data.sampler import ShardSampler
 from wilss.engine.evaluate import eval_loader, evaluate
@@ -71,9 +72,8 @@ def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, out: Pa
     """Evaluate the final model on every evaluation set of the step; rank 0 writes the results files."""
     results = {"dataset": task.dataset, "task": task.name, "step": task.step, "overlap": bool(cfg.overlap),
                "name": cfg.name, "eval_mode": cfg.eval.mode, "sets": {}}
-    batch = 1 if cfg.eval.mode == "full" else cfg.eval.batch_size
     for name, dataset in build_eval_datasets(cfg.dataset, task, cfg.eval.mode).items():
-        loader = eval_loader(dataset, dist, batch, cfg.train.num_workers)
+        loader = eval_loader(dataset, dist, eval_batch_size(cfg), cfg.train.num_workers)
         matrix, _ = evaluate(model, loader, len(task.order), dist.device, precision, cfg.train.channels_last)
         results["sets"][name] = summarize(matrix.iou(), task.num_old, task.class_names())
         results["sets"][name]["pixel_accuracy"] = matrix.pixel_accuracy()
@@ -170,6 +170,7 @@ def main(cfg: DictConfig) -> dict:
     final_path = checkpoints / "final.pt"
     if final_path.is_file():
         return evaluate_finished_step(cfg, task, final_path, dist, precision, channels_last, out)
+
     # --- data --------------------------------------------------------------------------------------------
     # The joint baseline trains every class seen so far at once, on all their images.
     train_task = task.merged() if fully_supervised(cfg) else task
@@ -183,7 +184,7 @@ def main(cfg: DictConfig) -> dict:
     loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
                         pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0)
     val_set = build_eval_datasets(cfg.dataset, task, cfg.eval.mode)["val"]
-    val_loader = eval_loader(val_set, dist, 1 if cfg.eval.mode == "full" else cfg.eval.batch_size, workers)
+    val_loader = eval_loader(val_set, dist, eval_batch_size(cfg), workers)
 
     # --- model -------------------------------------------------------------------------------------------
     model = build_step_model(cfg, task, dist, channels_last)
@@ -212,10 +213,11 @@ def main(cfg: DictConfig) -> dict:
     validation = ValidationHook(cfg.train.val_interval, val_loader, task, eval_cfg, board, dist.is_main,
                                 cfg.train.image_panels)
 
+    fixed_meta = task_meta(task) | {"class_names": task.class_names(), "code_version": code_version(),
+                                    "config": OmegaConf.to_container(cfg, resolve=True)}
+
     def meta() -> dict:
-        return task_meta(task) | {"progress": progress.state_dict(), "metrics": validation.last_metrics,
-                                  "class_names": task.class_names(), "code_version": code_version(),
-                                  "config": OmegaConf.to_container(cfg, resolve=True)}
+        return fixed_meta | {"progress": progress.state_dict(), "metrics": validation.last_metrics}
 
     trainer.hooks = [
         ProgressHook(cfg.train.log_interval, cfg.train.batch_size, board, dist.is_main),
