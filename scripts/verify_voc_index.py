@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from wilss.data.build import subset_sizes
+from wilss.data.build import subset_size
 from wilss.data.tasks import get_task
 from wilss.errors import exit_on_user_error
 
@@ -33,7 +33,7 @@ def main() -> None:
     data = SimpleNamespace(name="voc", root=str(args.root), cache_dir=str(args.cache_dir))
     failures = 0
     for task_name, step, overlap, expected in EXPECTED:
-        found = subset_sizes(data, get_task("voc", task_name, step), overlap)
+        found = subset_size(data, get_task("voc", task_name, step), overlap)
         ok = found == expected
         failures += not ok
         print(f"{task_name:>5} step {step} {'overlap ' if overlap else 'disjoint'}: {found:>5} images "

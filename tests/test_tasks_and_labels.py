@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from wilss.data.build import build_eval_datasets, build_train_dataset, subset_sizes
+from wilss.data.build import build_eval_datasets, build_train_dataset, subset_size
 from wilss.data.index import load_presence
 from wilss.data.labels import image_label_matrix, label_lut, step_subset
 from wilss.data.sources import voc_split
@@ -107,7 +107,7 @@ def test_dataset_item_has_remapped_mask_and_labels(tiny_voc, tmp_path):
 def test_eval_dataset_covers_the_whole_val_split(tiny_voc, tmp_path):
     sets = build_eval_datasets(data_cfg(tiny_voc, tmp_path / "c"), get_task("voc", "15-5", 0), "parity")
     assert list(sets) == ["val"] and len(sets["val"]) == 10
-    assert subset_sizes(data_cfg(tiny_voc, tmp_path / "c"), get_task("voc", "15-5", 0), overlap=True) == 7
+    assert subset_size(data_cfg(tiny_voc, tmp_path / "c"), get_task("voc", "15-5", 0), overlap=True) == 7
 
 
 def test_presence_cache_is_reused_and_invalidated_by_an_edited_mask(tiny_voc, tmp_path):

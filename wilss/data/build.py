@@ -102,7 +102,7 @@ def build_eval_datasets(cfg, task: Task, mode: str) -> dict[str, SegmentationDat
     return datasets
 
 
-def subset_sizes(cfg, task: Task, overlap: bool) -> int:
+def subset_size(cfg, task: Task, overlap: bool) -> int:
     """Number of training images of the step (the index sizes of §13), without building a dataset."""
     source = _sources(cfg, task)["train"]
     return len(step_subset(source.presence(Path(cfg.cache_dir)), task, overlap))
