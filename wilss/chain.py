@@ -3,14 +3,19 @@
 Step t starts from step t−1's final checkpoint in the same run directory. A step that already finished is
 only re-evaluated, an interrupted one resumes, so rerunning the command continues where it stopped. The
 papers' table (mIoU old / new / all after every step) is printed at the end and written to
-`<run dir>/results.md`.
+`<run dir>/results.md` (also by the Slurm jobs: the last step's job writes it).
 """
 
 from __future__ import annotations
 
+import json
+
+from omegaconf import DictConfig
+
 from wilss import distributed
 from wilss.cli import read_overrides
-from wilss.config import load_config, run_dir, task_of
+from wilss.config import load_config, run_dir, step_dir, task_of
+from wilss.data.tasks import get_task
 from wilss.errors import exit_on_user_error
 from wilss.metrics import markdown_table
 from wilss.train import group_labels, main
@@ -23,10 +28,19 @@ def run_chain(overrides: list[str], last_step: int | None = None) -> list[dict]:
     return [main(load_config([*overrides, f"step={step}"])) for step in range(last + 1)]
 
 
-def chain_table(results: list[dict], name: str) -> str:
-    """One row per step, on the validation set, with the final step's old/new column names."""
-    rows = [{"run": name, "step": r["step"], **r["sets"]["val"]} for r in results]
-    return markdown_table(rows, "old", "new")
+def read_step_results(cfg: DictConfig, step: int) -> dict:
+    return json.loads((step_dir(cfg, step) / "results.json").read_text())
+
+
+def write_chain_report(cfg: DictConfig, results: list[dict]) -> str:
+    """The papers' table, one row per step on the validation set, with the last step's old/new column names;
+    written to `<run dir>/results.md` and returned."""
+    rows = [{"run": cfg.name, "step": r["step"], **r["sets"]["val"]} for r in results]
+    old, new = group_labels(get_task(cfg.dataset.name, cfg.task.name, results[-1]["step"]))
+    header = f"{cfg.dataset.name} {cfg.task.name}{' overlap' if cfg.overlap else ''} — mIoU % on val ({old}, {new})"
+    report = f"{header}\n\n{markdown_table(rows, 'old', 'new')}\n"
+    (run_dir(cfg) / "results.md").write_text(report)
+    return report
 
 
 USAGE = """usage: python -m wilss.chain [key=value | group=option ...]
@@ -47,13 +61,7 @@ def cli(argv: list[str] | None = None) -> None:
         results = run_chain(args)
     finally:
         distributed.shutdown()
-    cfg = load_config(args)
-    table = chain_table(results, cfg.name)
-    final_task = task_of(load_config([*args, f"step={results[-1]['step']}"]))
-    old, new = group_labels(final_task)
-    header = f"{cfg.dataset.name} {cfg.task.name}{' overlap' if cfg.overlap else ''} — mIoU % on val ({old}, {new})"
-    (run_dir(cfg) / "results.md").write_text(f"{header}\n\n{table}\n")
-    print(f"\n{header}\n{table}")
+    print("\n" + write_chain_report(load_config(args), results))
 
 
 if __name__ == "__main__":

@@ -33,13 +33,19 @@ def _pick_device(requested: str, local_rank: int) -> torch.device:
         from wilss.errors import WilssError
 
         raise WilssError("train.device=cuda but no CUDA device is visible; use train.device=cpu or auto.")
-    # One process per GPU: LOCAL_RANK indexes the GPUs visible to this node (under torchrun and srun alike).
-    torch.cuda.set_device(local_rank)
-    return torch.device("cuda", local_rank)
+    # One process per GPU. LOCAL_RANK counts the processes of this node; when the scheduler already gave each
+    # process only its own GPU (srun --gpus-per-task), the node's GPUs are fewer than its processes.
+    index = local_rank % torch.cuda.device_count()
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
+
+
+_control_group = None  # CPU (gloo) group for control decisions, so that they never wait on the GPU stream
 
 
 def init_distributed(device: str = "auto") -> DistInfo:
     """Join the process group described by the environment, or run as a single process."""
+    global _control_group
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -48,10 +54,13 @@ def init_distributed(device: str = "auto") -> DistInfo:
         backend = "nccl" if info.device.type == "cuda" else "gloo"
         dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timedelta(minutes=30),
                                 device_id=info.device if backend == "nccl" else None)
+        _control_group = dist.new_group(backend="gloo") if backend == "nccl" else None
     return info
 
 
 def shutdown() -> None:
+    global _control_group
+    _control_group = None
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -61,6 +70,15 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     if dist.is_initialized() and dist.get_world_size() > 1:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank when `flag` is true on at least one (a CPU all-reduce, no device sync)."""
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return flag
+    value = torch.tensor([int(flag)])
+    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=_control_group)
+    return bool(value.item())
 
 
 def barrier() -> None:

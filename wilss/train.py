@@ -24,7 +24,8 @@ from wilss.config import (epochs_of, eval_batch_size, fully_supervised, load_con
 from wilss.data.build import build_eval_datasets, build_train_dataset
 from wilss.data.sampler import ShardSampler
 from wilss.engine.evaluate import eval_loader, evaluate
-from wilss.engine.hooks import CheckpointHook, ProgressHook, TensorBoard, ValidationHook
+from wilss.engine.hooks import CheckpointHook, ProgressHook, StopHook, TensorBoard, ValidationHook
+from wilss.engine.interrupt import StopRequest
 from wilss.engine.optim import build_optimizer, build_schedule
 from wilss.engine.precision import grad_scaler, resolve_precision
 from wilss.engine.trainer import Progress, Trainer
@@ -149,7 +150,9 @@ def evaluate_finished_step(cfg: DictConfig, task, final_path: Path, dist, precis
     return final_evaluation(cfg, task, model, dist, precision, out)
 
 
-def main(cfg: DictConfig) -> dict:
+def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
+    """Train (or resume, or re-evaluate) one step; return its results. A launcher that passes `stop` may ask
+    the run to end early: it then saves its resume checkpoint and raises `TrainingInterrupted`."""
     # --- setup -------------------------------------------------------------------------------------------
     dist = distributed.init_distributed(cfg.train.device)
     task = task_of(cfg)
@@ -219,15 +222,19 @@ def main(cfg: DictConfig) -> dict:
     def meta() -> dict:
         return fixed_meta | {"progress": progress.state_dict(), "metrics": validation.last_metrics}
 
+    checkpoint = CheckpointHook(last_path, cfg.train.checkpoint_interval, meta, dist.is_main)
     trainer.hooks = [
         ProgressHook(cfg.train.log_interval, cfg.train.batch_size, board, dist.is_main),
         validation,  # before the checkpoint: the sidecar then carries the latest metrics
-        CheckpointHook(last_path, cfg.train.checkpoint_interval, meta, dist.is_main),
+        checkpoint,
+        *([StopHook(stop, checkpoint)] if stop else []),
     ]
     log.info("%d training images, %d iterations per epoch, %d epochs", len(train_set), progress.iters_per_epoch,
              progress.epochs)
-    trainer.train()
-    board.close()
+    try:
+        trainer.train()
+    finally:
+        board.close()
 
     # --- final checkpoint and evaluation -----------------------------------------------------------------
     if dist.is_main:

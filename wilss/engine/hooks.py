@@ -11,8 +11,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from wilss import distributed
 from wilss.checkpoint import save_checkpoint
 from wilss.engine.evaluate import evaluate
+from wilss.engine.interrupt import StopRequest, TrainingInterrupted
 from wilss.engine.trainer import Hook, Trainer
 from wilss.metrics import summarize
 from wilss.visualize import panel_grid
@@ -111,11 +113,13 @@ class CheckpointHook(Hook):
 
     def __init__(self, path: Path, interval: int, meta: Callable[[], dict], is_main: bool) -> None:
         self.path, self.interval, self.meta, self.is_main = path, interval, meta, is_main
+        self.saved_at: int | None = None  # global iteration of the latest save
 
     def save(self, trainer: Trainer) -> None:
         state = trainer.resume_state()
         if self.is_main:
             save_checkpoint(self.path, state, self.meta())
+        self.saved_at = trainer.progress.global_iteration
 
     def after_step(self, trainer: Trainer) -> None:
         progress = trainer.progress
@@ -124,6 +128,25 @@ class CheckpointHook(Hook):
 
     def after_epoch(self, trainer: Trainer) -> None:
         self.save(trainer)
+
+
+class StopHook(Hook):
+    """Honours a stop request (a scheduler's timeout or preemption signal) at the iteration boundary: the ranks
+    agree by an all-reduce, since the signal may reach them at different iterations, then save the resume
+    checkpoint together and raise `TrainingInterrupted`. At most the iteration in flight is lost."""
+
+    def __init__(self, stop: StopRequest, checkpoint: CheckpointHook) -> None:
+        self.stop, self.checkpoint = stop, checkpoint
+
+    def after_step(self, trainer: Trainer) -> None:
+        if not distributed.any_rank(self.stop.requested):
+            return
+        progress = trainer.progress
+        if self.checkpoint.saved_at != progress.global_iteration:
+            self.checkpoint.save(trainer)
+        log.warning("stop requested (%s): saved the checkpoint at epoch %d iteration %d", self.stop.reason,
+                    progress.epoch, progress.iteration)
+        raise TrainingInterrupted(self.stop.reason or "stop requested on another rank", progress.global_iteration)
 
 
 def _fmt(value: float | None) -> str:

@@ -1,0 +1,128 @@
+"""Plan and submit a task's chain of steps as submitit jobs.
+
+The plan reads each step's state from disk and from Slurm, so submitting the same command again is safe:
+finished steps are skipped, queued or running ones are reused as dependencies, failed ones block the chain
+unless `launch.resubmit_failed=true`. Step t waits for step t−1 with `afterok` and is cancelled by Slurm when
+step t−1 fails (`kill_on_invalid_dep`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import submitit
+from omegaconf import DictConfig, OmegaConf
+
+from wilss.config import load_config, run_dir, step_dir, task_of
+from wilss.errors import WilssError
+from wilss.launch import slurm
+from wilss.launch.manifest import read_manifest, update_manifest
+from wilss.launch.step import StepJob
+
+
+@dataclass
+class StepPlan:
+    step: int
+    action: str  # done | active | submit | failed | blocked
+    job_id: str | None = None
+    state: str = ""
+
+
+def resolve_cluster(cfg: DictConfig) -> str:
+    if cfg.cluster not in ("auto", "slurm", "local"):
+        raise WilssError(f"cluster={cfg.cluster}: choose slurm, local or auto.")
+    if cfg.cluster == "auto":
+        return "slurm" if slurm.available() else "local"
+    if cfg.cluster == "slurm" and not slurm.available():
+        raise WilssError("cluster=slurm but sbatch is not on PATH; run on a login node or use cluster=local.")
+    return cfg.cluster
+
+
+def step_finished(directory: Path) -> bool:
+    return (directory / "checkpoints" / "final.pt").is_file() and (directory / "results.json").is_file()
+
+
+def plan_step(directory: Path, step: int, cluster: str, resubmit_failed: bool) -> StepPlan:
+    if step_finished(directory):
+        return StepPlan(step, "done")
+    job_id = read_manifest(directory).get("job_id")
+    if cluster == "local" or not job_id:
+        return StepPlan(step, "submit")  # a local step that did not finish resumes when it runs again
+    state, _ = slurm.job_state(job_id)
+    if state in slurm.ACTIVE_STATES:
+        return StepPlan(step, "active", job_id, state)
+    return StepPlan(step, "submit" if resubmit_failed else "failed", job_id, state)
+
+
+def plan_chain(cfg: DictConfig, cluster: str) -> list[StepPlan]:
+    """One plan per step; after a failed step nothing more is submitted."""
+    plans: list[StepPlan] = []
+    for step in range(task_of(cfg).num_steps):
+        plan = plan_step(step_dir(cfg, step), step, cluster, cfg.launch.resubmit_failed)
+        if plans and plans[-1].action in ("failed", "blocked") and plan.action != "done":
+            plan.action = "blocked"
+        plans.append(plan)
+    return plans
+
+
+def build_executor(cfg: DictConfig, cluster: str, after: str | None) -> submitit.AutoExecutor:
+    """An executor for one step's job; `after` is the job id it must wait for (afterok)."""
+    launch = cfg.launch
+    executor = submitit.AutoExecutor(folder=run_dir(cfg) / "jobs" / "%j", cluster=cluster)
+    extra = {"requeue": True, **OmegaConf.to_container(launch.additional, resolve=True)}
+    if after:
+        extra |= {"dependency": f"afterok:{after}", "kill_on_invalid_dep": "yes"}
+    parameters = {
+        "name": f"wilss-{cfg.dataset.name}-{cfg.task.name}-{cfg.name}",
+        "nodes": launch.nodes, "tasks_per_node": launch.tasks_per_node, "cpus_per_task": launch.cpus_per_task,
+        "gpus_per_node": launch.gpus_per_node or None, "mem_gb": launch.mem_gb, "timeout_min": launch.timeout_min,
+        "slurm_partition": launch.partition, "slurm_account": launch.account, "slurm_qos": launch.qos,
+        "slurm_constraint": launch.constraint, "slurm_signal_delay_s": launch.signal_delay_s,
+        "slurm_setup": list(launch.setup) or None, "slurm_additional_parameters": extra,
+    }
+    executor.update_parameters(**{key: value for key, value in parameters.items() if value is not None})
+    return executor
+
+
+def check_resources(cfg: DictConfig) -> None:
+    """Fail before queueing what would fail at start."""
+    launch = cfg.launch
+    world = launch.nodes * launch.tasks_per_node
+    if min(launch.nodes, launch.tasks_per_node, launch.cpus_per_task, launch.timeout_min) < 1:
+        raise WilssError("launch.nodes, launch.tasks_per_node, launch.cpus_per_task and launch.timeout_min must "
+                         "be positive.")
+    if cfg.train.batch_size % world:
+        raise WilssError(f"train.batch_size={cfg.train.batch_size} is not divisible by the {world} processes of "
+                         f"launch.nodes={launch.nodes} x launch.tasks_per_node={launch.tasks_per_node}.")
+
+
+def submit_step(cfg: DictConfig, cluster: str, overrides: list[str], plan: StepPlan,
+                after: str | None) -> submitit.Job:
+    job = build_executor(cfg, cluster, after).submit(StepJob([*overrides, f"step={plan.step}"]))
+    update_manifest(step_dir(cfg, plan.step), step=plan.step, state="submitted", job_id=str(job.job_id),
+                    cluster=cluster, job_folder=str(job.paths.folder))
+    plan.action, plan.job_id = "submitted", str(job.job_id)
+    return job
+
+
+def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan], list[submitit.Job]]:
+    """Submit what the chain still needs; return the config, cluster, the plans and the new jobs.
+
+    On Slurm every step is queued at once, each depending on the one before. On this machine (`local`) the
+    steps run one after the other: each job is waited for before the next is started."""
+    cfg = load_config(overrides)
+    check_resources(cfg)
+    cluster = resolve_cluster(cfg)
+    plans = plan_chain(cfg, cluster)
+    jobs, previous = [], None
+    for plan in plans:
+        if plan.action == "active":
+            previous = plan.job_id
+        elif plan.action == "submit":
+            job = submit_step(cfg, cluster, overrides, plan, previous if cluster == "slurm" else None)
+            jobs.append(job)
+            previous = plan.job_id
+            if cluster == "local":
+                job.result()  # raises when the step failed: the next one must not start
+    return cfg, cluster, plans, jobs

@@ -1,0 +1,99 @@
+"""Where a run stands: `python -m wilss.status RUN_DIR`, one line per step.
+
+Reads what the jobs leave in the run directory (manifest, checkpoint sidecars, results) and asks Slurm for
+the state of each step's job: the job state (with the pending reason), restarts, epoch and iteration, the
+latest metrics, the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from wilss.errors import WilssError, exit_on_user_error
+from wilss.launch import slurm
+from wilss.launch.manifest import read_manifest
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def job_column(manifest: dict) -> str:
+    job_id = manifest.get("job_id")
+    if not job_id:
+        return "no job"
+    if manifest.get("cluster") == "local" or not slurm.available():
+        return f"job {job_id}"
+    state, detail = slurm.job_state(job_id)
+    return f"job {job_id} {state}" + (f" ({detail})" if detail else "")
+
+
+def progress_column(step_dir: Path) -> str:
+    sidecar = _read_json(step_dir / "checkpoints" / "last.json")
+    progress = sidecar.get("progress")
+    if not progress:
+        return "not started"
+    epochs = sidecar.get("config", {}).get("train", {})
+    total = epochs.get("epochs_base") if sidecar.get("step") == 0 else epochs.get("epochs_incremental")
+    return f"epoch {progress['epoch']}/{total if total is not None else '?'} iter {progress['iteration']}"
+
+
+def metrics_column(step_dir: Path) -> str:
+    results = _read_json(step_dir / "results.json").get("sets", {}).get("val")
+    metrics = results or _read_json(step_dir / "checkpoints" / "last.json").get("metrics") or {}
+    if not metrics:
+        return "no metrics yet"
+    label = "final" if results else "latest val"
+    return f"{label} mIoU old {_pct(metrics.get('miou_old'))} new {_pct(metrics.get('miou_new'))} " \
+           f"all {_pct(metrics.get('miou_all'))}"
+
+
+def checkpoint_column(step_dir: Path, manifest: dict) -> str:
+    if (step_dir / "checkpoints" / "final.pt").is_file():
+        digest = manifest.get("final_sha256")
+        return "final.pt" + (f" sha256 {digest[:12]}" if digest else "")
+    return "last.pt" if (step_dir / "checkpoints" / "last.pt").is_file() else "no checkpoint"
+
+
+def step_line(step_dir: Path) -> str:
+    manifest = read_manifest(step_dir)
+    columns = [step_dir.name, job_column(manifest), manifest.get("state", "–"),
+               f"restarts {manifest.get('restarts', 0)}", progress_column(step_dir), metrics_column(step_dir),
+               checkpoint_column(step_dir, manifest)]
+    return " | ".join(columns)
+
+
+def step_dirs(run: Path) -> list[Path]:
+    found = [p for p in run.iterdir() if p.is_dir() and re.fullmatch(r"step\d+", p.name)] if run.is_dir() else []
+    if not found:
+        raise WilssError(f"'{run}' holds no step directories (step0, step1, ...); pass the run directory that "
+                         "python -m wilss.submit printed.")
+    return sorted(found, key=lambda p: int(p.name[4:]))
+
+
+@exit_on_user_error
+def cli(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] in ("-h", "--help"):
+        print("usage: python -m wilss.status RUN_DIR\n\nOne line per step: job state, manifest state, restarts, "
+              "progress, metrics, checkpoint.")
+        return
+    for directory in step_dirs(Path(args[0])):
+        print(step_line(directory))
+    report = Path(args[0]) / "results.md"
+    if report.is_file():
+        print("\n" + report.read_text())
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,82 @@
+"""Submit a task's chain of steps: `python -m wilss.submit [Hydra overrides]`.
+
+On Slurm (`cluster=slurm`, or `auto` when sbatch is on PATH) every step that still has to run becomes one
+submitit job, step t `afterok` step t−1, and the command returns at once with the job ids. On this machine
+(`cluster=local`) the same jobs run one after the other and the command returns when the chain is done.
+Submitting again is safe: finished steps are skipped and queued ones reused (see `wilss.launch.submitter`).
+Exit status: 0 = submitted or finished, 2 = bad input, 3 = a step failed (or, with launch.wait=true, the chain
+did not finish).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from submitit.core.utils import FailedJobError, UncompletedJobError
+
+from wilss.cli import read_overrides
+from wilss.config import run_dir, step_dir
+from wilss.errors import exit_on_user_error
+from wilss.launch import slurm
+from wilss.launch.submitter import StepPlan, step_finished, submit_chain
+
+EXIT_CHAIN_FAILED = 3
+
+DESCRIBE = {
+    "done": "finished, skipped",
+    "active": "already queued or running as job {job_id} ({state}), kept",
+    "submitted": "submitted as job {job_id}",
+    "failed": "job {job_id} ended {state}; not resubmitted (add launch.resubmit_failed=true)",
+    "blocked": "waits for the failed step before it; not submitted",
+}
+
+
+def wait_for(plans: list[StepPlan], poll_s: float = 5.0) -> None:
+    """Until no job of the chain is queued or running any more."""
+    job_ids = [plan.job_id for plan in plans if plan.job_id]
+    while any(slurm.job_state(job_id)[0] in slurm.ACTIVE_STATES for job_id in job_ids):
+        time.sleep(poll_s)
+
+
+USAGE = """usage: python -m wilss.submit [key=value | group=option ...]
+
+Queue every step of the task (step t waits for step t-1 with afterok), e.g.
+  python -m wilss.submit task=10-10 dataset.root=/data/voc launch.nodes=2 launch.tasks_per_node=4
+  python -m wilss.submit experiment=demo cluster=local
+Resources: launch.{nodes,tasks_per_node,gpus_per_node,cpus_per_task,mem_gb,timeout_min,partition,account,qos,
+constraint,additional,setup}; cluster=slurm|local|auto. Follow a run with python -m wilss.status RUN_DIR.
+"""
+
+
+@exit_on_user_error
+def cli(argv: list[str] | None = None) -> None:
+    args = read_overrides(argv, USAGE)
+    if args is None:
+        return
+    try:
+        cfg, cluster, plans, _ = submit_chain(args)
+    except (FailedJobError, UncompletedJobError) as err:  # a local step failed: its log says why
+        print(f"wilss: a step failed: {str(err).splitlines()[0]}", file=sys.stderr)
+        sys.exit(EXIT_CHAIN_FAILED)
+    directory = run_dir(cfg)
+    print(f"run directory: {directory} ({cluster})")
+    for plan in plans:
+        print(f"  step {plan.step}: {DESCRIBE[plan.action].format(job_id=plan.job_id, state=plan.state)}")
+    if cluster == "slurm" and any(plan.job_id for plan in plans if plan.action in ("active", "submitted")):
+        print(f"follow it: python -m wilss.status {directory}\n"
+              f"           tail -f {directory}/step*/train.log; tensorboard --logdir {directory}")
+        if cfg.launch.wait:
+            wait_for(plans)
+    if any(plan.action in ("failed", "blocked") for plan in plans):
+        sys.exit(EXIT_CHAIN_FAILED)
+    if (cluster == "local" or cfg.launch.wait) and not all(step_finished(step_dir(cfg, p.step)) for p in plans):
+        print(f"wilss: the chain did not finish; see python -m wilss.status {directory}", file=sys.stderr)
+        sys.exit(EXIT_CHAIN_FAILED)
+    results = directory / "results.md"
+    if all(step_finished(step_dir(cfg, p.step)) for p in plans) and results.is_file():
+        print("\n" + results.read_text())
+
+
+if __name__ == "__main__":
+    cli()
