@@ -8,6 +8,7 @@ resumes from its `last.pt`.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -53,6 +54,14 @@ def setup_logging(directory: Path, is_main: bool) -> None:
     for handler in handlers:
         handler.setFormatter(formatter)
         log.addHandler(handler)
+
+
+def configure_determinism(enabled: bool) -> None:
+    """Bitwise-reproducible kernels (slower on GPU) or cuDNN's autotuned ones."""
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
+    torch.use_deterministic_algorithms(enabled)
+    torch.backends.cudnn.benchmark = not enabled
 
 
 def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.nn.Module:
@@ -164,6 +173,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     if dist.is_main:
         (out / "config.yaml").write_text(to_yaml(cfg))
     torch.manual_seed(cfg.seed + dist.rank)
+    configure_determinism(cfg.train.deterministic)
     precision = resolve_precision(cfg.train.precision, dist.device)
     channels_last = cfg.train.channels_last and cfg.model.norm == "native"
     checkpoints = out / "checkpoints"

@@ -15,6 +15,8 @@ import logging
 import os
 import signal
 
+import torch
+
 from wilss import distributed
 from wilss.chain import read_step_results, write_chain_report
 from wilss.cli import read_overrides
@@ -64,9 +66,17 @@ def after_interruption(stopped: TrainingInterrupted, directory, job_id: str | No
     log.warning("requeued job %s (%s); it will resume from the checkpoint", job_id, stopped.reason)
 
 
+def match_threads_to_allocation() -> None:
+    """Without OMP_NUM_THREADS torch starts a thread per core of the node, however many tasks share it."""
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if cpus and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(int(cpus))
+
+
 def run_step(overrides: list[str]) -> dict:
     """Train one step under a scheduler; return its results (the value submitit hands to the submitter)."""
     export_torch_env()
+    match_threads_to_allocation()
     stop = StopRequest()
     install_stop_signals(stop)
     cfg = load_config(overrides)

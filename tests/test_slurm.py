@@ -1,0 +1,224 @@
+"""The Slurm layer against a real Slurm cluster on this machine (scripts/local_slurm.sh: 2 nodes, accounting).
+
+Every test runs the command a user types (`sbatch slurm/...`, `python -m wilss.submit`, `python -m
+wilss.status`, `scontrol requeue`, `scancel --signal`) and checks what lands on disk and in Slurm. Interrupted
+runs are compared bitwise with uninterrupted runs of the same config (CPU, fp32, deterministic kernels).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, run_cli
+from wilss.data.synthetic import ensure_synthetic
+from wilss.launch import slurm
+
+pytestmark = pytest.mark.slurm
+
+CPU_JOB = ["model=resnet18", "train.num_workers=0", "train.device=cpu", "train.log_interval=2", "eval.batch_size=4",
+           "launch.gpus_per_node=0", "launch.cpus_per_task=1", "launch.mem_gb=2"]
+GENERATE = {"n_train": 120, "n_val": 12, "size": 64, "seed": 0}
+TINY = ["dataset=synthetic", "dataset.generate.train=120", "dataset.generate.val=12", "dataset.generate.size=64",
+        "dataset.crop_size=64", "dataset.crop_size_val=64", *CPU_JOB]
+# About 390 iterations (a minute or two), 13 per epoch: long enough to be interrupted mid-epoch; bitwise repeatable.
+RESUMABLE = [*TINY, "task=15-5", "train.batch_size=4", "train.epochs_base=30",
+             "train.epochs_incremental=1", "train.precision=fp32", "train.channels_last=false",
+             "train.deterministic=true", "train.checkpoint_interval=1000", "train.val_interval=1000"]
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """Start (or reuse) the local cluster. In CI a cluster that cannot start fails the tests: never a skip."""
+    usable = shutil.which("sinfo") and subprocess.run(["timeout", "10", "sinfo"], capture_output=True).returncode == 0
+    if not usable and os.geteuid() == 0:
+        started = subprocess.run(["bash", str(REPO / "scripts" / "local_slurm.sh"), "up"], capture_output=True,
+                                 text=True, timeout=900)
+        usable = started.returncode == 0
+        reason = started.stdout[-2000:] + started.stderr[-2000:]
+    else:
+        reason = "no running Slurm cluster and not root (run: sudo scripts/local_slurm.sh up)"
+    if not usable:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"local Slurm cluster unavailable: {reason}")
+
+
+@pytest.fixture(scope="module")
+def shared_data(tmp_path_factory) -> list[str]:
+    """One synthetic dataset and presence cache for every run of this module (generated here, once)."""
+    root = tmp_path_factory.mktemp("slurm-data")
+    ensure_synthetic(root / "synthetic", **GENERATE)
+    return [f"dataset.root={root / 'synthetic'}", f"dataset.cache_dir={root / 'cache'}"]
+
+
+def job_ids_of(output: str) -> list[str]:
+    return re.findall(r"job (\d+)", output)
+
+
+def wait_for_jobs(job_ids: list[str], timeout: float = 900) -> dict[str, str]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        states = {job: slurm.job_state(job)[0] for job in job_ids}
+        if not any(state in slurm.ACTIVE_STATES or state == "UNKNOWN" for state in states.values()):
+            return states
+        time.sleep(2)
+    raise AssertionError(f"jobs {job_ids} still active after {timeout} s: {states}")
+
+
+def wait_for_log(path: Path, pattern: str, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if path.is_file() and re.search(pattern, path.read_text()):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"'{pattern}' never appeared in {path}")
+
+
+def manifest(run: Path, step: int) -> dict:
+    return json.loads((run / f"step{step}" / "manifest.json").read_text())
+
+
+def final_weights(run: Path, step: int = 0) -> dict:
+    return torch.load(run / f"step{step}" / "checkpoints" / "final.pt", weights_only=True)["modules"]["model"]
+
+
+def assert_same_weights(run: Path, reference: Path) -> None:
+    ours, theirs = final_weights(run), final_weights(reference)
+    assert ours.keys() == theirs.keys()
+    for key, value in ours.items():
+        assert torch.equal(value, theirs[key]), key
+
+
+def submit(*overrides: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return run_cli(["wilss.submit", *overrides], cwd=cwd, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def reference_runs(tmp_path_factory, shared_data):
+    """Uninterrupted step-0 runs on this machine, one and two processes (torchrun), started at once in the
+    background so that they overlap with the Slurm jobs; call with the world size to wait for one."""
+    root = tmp_path_factory.mktemp("reference")
+    processes = {}
+    for world in (1, 2):
+        launcher = [] if world == 1 else ["torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+                                          f"--master_port={29400 + os.getpid() % 500}"]
+        command = [sys.executable, "-m", *launcher, *(["-m"] if launcher else []), "wilss.train", *RESUMABLE,
+                   *shared_data, "step=0", f"run_dir={root / str(world)}", f"output_root={root}"]
+        processes[world] = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                            text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+
+    def finished(world: int) -> Path:
+        process = processes[world]
+        _, stderr = process.communicate(timeout=1800)
+        assert process.returncode == 0, stderr[-3000:]
+        return root / str(world)
+
+    yield finished
+    for process in processes.values():
+        process.kill()
+
+
+def test_timeout_signal_checkpoints_requeues_and_resumes_bitwise(slurm_cluster, shared_data, reference_runs,
+                                                                 tmp_path):
+    run = tmp_path / "run"
+    # A 2-minute limit with the signal 75 s before it: every run of the job is signalled 15-45 s after it starts.
+    result = submit(*RESUMABLE, *shared_data, f"run_dir={run}", "launch.timeout_min=2", "launch.signal_delay_s=75")
+    step0, step1 = job_ids_of(result.stdout)
+    assert wait_for_jobs([step0, step1], timeout=1500)[step0] == "COMPLETED"
+    log = (run / "step0" / "train.log").read_text()
+    assert "stop requested (timeout)" in log and "resumed from" in log
+    assert manifest(run, 0)["restarts"] >= 1 and manifest(run, 0)["job_ids"] == [step0]
+    assert_same_weights(run, reference_runs(1))
+
+
+def interrupt_mid_epoch(run: Path, world: int, interrupt: list[str], shared_data: list[str]) -> str:
+    """Submit, wait for iteration 4 of epoch 1, run `interrupt + [job id]`, wait for the chain."""
+    result = submit(*RESUMABLE, *shared_data, f"run_dir={run}", f"launch.nodes={world}")
+    step0, step1 = job_ids_of(result.stdout)
+    wait_for_log(run / "step0" / "train.log", r"epoch 1/30 iter 4/")
+    subprocess.run([*interrupt, step0], check=True)
+    assert wait_for_jobs([step0, step1], timeout=1200)[step0] == "COMPLETED"
+    log = (run / "step0" / "train.log").read_text()
+    saved = re.search(r"saved the checkpoint at epoch 0 iteration (\d+)", log)
+    iters = int(re.search(r"(\d+) iterations per epoch", log).group(1))
+    assert saved and 0 < int(saved.group(1)) < iters, "the interruption must fall inside an epoch"
+    assert f"resumed from {run / 'step0' / 'checkpoints' / 'last.pt'} at epoch 0, iteration {saved.group(1)}" in log
+    return log
+
+
+def test_scontrol_requeue_mid_epoch_resumes_bitwise(slurm_cluster, shared_data, reference_runs, tmp_path):
+    log = interrupt_mid_epoch(tmp_path / "run", 1, ["scontrol", "requeue"], shared_data)
+    assert "stop requested (terminated)" in log
+    assert_same_weights(tmp_path / "run", reference_runs(1))
+
+
+def test_sigterm_on_two_nodes_all_ranks_stop_together_and_resume_bitwise(slurm_cluster, shared_data,
+                                                                         reference_runs, tmp_path):
+    # A bare SIGTERM (a preemption notice) while Slurm still runs the job: the step requeues itself.
+    log = interrupt_mid_epoch(tmp_path / "run", 2, ["scancel", "--signal=TERM"], shared_data)
+    assert "2 process(es)" in log and "requeued job" in log
+    assert manifest(tmp_path / "run", 0)["restarts"] == 1
+    assert_same_weights(tmp_path / "run", reference_runs(2))
+
+
+def test_sbatch_script_runs_the_chain_with_ddp_across_both_nodes(slurm_cluster, shared_data, tmp_path):
+    run = tmp_path / "run"
+    command = ["sbatch", "--parsable", "--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=0", "--cpus-per-task=1",
+               "--mem=2G", "--time=15", str(REPO / "slurm" / "voc_15-5.sbatch"), *TINY, *shared_data,
+               "train.batch_size=8", "train.epochs_base=1", "train.epochs_incremental=1", f"run_dir={run}"]
+    env = dict(os.environ, PYTHON=sys.executable, OUTPUT_ROOT=str(tmp_path / "out"))
+    step0 = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env, check=True).stdout.strip()
+    wait_for_log(run / "step1" / "manifest.json", "job_id")
+    step1 = manifest(run, 1)["job_id"]
+    states = wait_for_jobs([step0, step1])
+    assert states == {step0: "COMPLETED", step1: "COMPLETED"}, states
+    assert (run / "step1" / "results.json").is_file() and (run / "results.md").is_file()
+    assert "2 process(es)" in (run / "step0" / "train.log").read_text()
+    nodes = subprocess.run(["sacct", "-n", "-X", "-j", step0, "-o", "NodeList%30"], capture_output=True,
+                           text=True).stdout.strip()
+    assert nodes == "n[1-2]"
+    assert manifest(run, 1)["job_ids"] == [step1]  # submitted once
+
+
+def test_submit_returns_at_once_then_step1_waits_afterok_and_a_second_submit_does_nothing(slurm_cluster,
+                                                                                          shared_data, tmp_path):
+    run = tmp_path / "run"
+    overrides = ["task=10-10", *TINY, *shared_data, "train.batch_size=8", "train.epochs_base=1",
+                 "train.epochs_incremental=1", f"run_dir={run}"]
+    start = time.time()
+    first = submit(*overrides)
+    assert first.returncode == 0, first.stderr
+    assert time.time() - start < 30
+    step0, step1 = job_ids_of(first.stdout)
+    state, reason = slurm.job_state(step1)
+    assert state == "PENDING" and reason == "Dependency"
+    assert wait_for_jobs([step0, step1]) == {step0: "COMPLETED", step1: "COMPLETED"}
+    status = run_cli(["wilss.status", str(run)], cwd=REPO)
+    assert status.returncode == 0 and status.stdout.count("COMPLETED | finished") == 2, status.stdout
+    again = submit(*overrides)
+    assert again.returncode == 0 and "submitted as job" not in again.stdout
+    assert again.stdout.count("finished, skipped") == 2
+    assert manifest(run, 0)["job_ids"] == [step0] and manifest(run, 1)["job_ids"] == [step1]
+
+
+def test_a_failing_step0_cancels_step1_and_the_commands_say_so(slurm_cluster, tmp_path):
+    run = tmp_path / "run"
+    overrides = ["dataset=voc", f"dataset.root={tmp_path / 'missing'}", *CPU_JOB, f"run_dir={run}"]
+    first = submit(*overrides)
+    assert first.returncode == 0, first.stderr
+    step0, step1 = job_ids_of(first.stdout)
+    assert wait_for_jobs([step0, step1]) == {step0: "FAILED", step1: "CANCELLED"}
+    status = run_cli(["wilss.status", str(run)], cwd=REPO).stdout
+    assert f"job {step0} FAILED" in status and f"job {step1} CANCELLED" in status
+    assert "failed" in manifest(run, 0)["state"]
+    again = submit(*overrides)
+    assert again.returncode == 3 and f"job {step0} ended FAILED" in again.stdout
+    assert "submitted as job" not in again.stdout
