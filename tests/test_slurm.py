@@ -23,8 +23,6 @@ from conftest import REPO, run_cli
 from wilss.data.synthetic import ensure_synthetic
 from wilss.launch import slurm
 
-pytestmark = pytest.mark.slurm
-
 CPU_JOB = ["model=resnet18", "train.num_workers=0", "train.device=cpu", "train.log_interval=2", "eval.batch_size=4",
            "launch.gpus_per_node=0", "launch.cpus_per_task=1", "launch.mem_gb=2"]
 GENERATE = {"n_train": 120, "n_val": 12, "size": 64, "seed": 0}
@@ -126,6 +124,7 @@ def reference_runs(tmp_path_factory, shared_data):
         process.kill()
 
 
+@pytest.mark.slurm
 def test_timeout_signal_checkpoints_requeues_and_resumes_bitwise(slurm_cluster, shared_data, reference_runs,
                                                                  tmp_path):
     run = tmp_path / "run"
@@ -154,12 +153,14 @@ def interrupt_mid_epoch(run: Path, world: int, interrupt: list[str], shared_data
     return log
 
 
+@pytest.mark.slurm
 def test_scontrol_requeue_mid_epoch_resumes_bitwise(slurm_cluster, shared_data, reference_runs, tmp_path):
     log = interrupt_mid_epoch(tmp_path / "run", 1, ["scontrol", "requeue"], shared_data)
     assert "stop requested (terminated)" in log
     assert_same_weights(tmp_path / "run", reference_runs(1))
 
 
+@pytest.mark.slurm
 def test_sigterm_on_two_nodes_all_ranks_stop_together_and_resume_bitwise(slurm_cluster, shared_data,
                                                                          reference_runs, tmp_path):
     # A bare SIGTERM (a preemption notice) while Slurm still runs the job: the step requeues itself.
@@ -169,6 +170,7 @@ def test_sigterm_on_two_nodes_all_ranks_stop_together_and_resume_bitwise(slurm_c
     assert_same_weights(tmp_path / "run", reference_runs(2))
 
 
+@pytest.mark.slurm
 def test_sbatch_script_runs_the_chain_with_ddp_across_both_nodes(slurm_cluster, shared_data, tmp_path):
     run = tmp_path / "run"
     command = ["sbatch", "--parsable", "--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=0", "--cpus-per-task=1",
@@ -188,6 +190,7 @@ def test_sbatch_script_runs_the_chain_with_ddp_across_both_nodes(slurm_cluster, 
     assert manifest(run, 1)["job_ids"] == [step1]  # submitted once
 
 
+@pytest.mark.slurm
 def test_submit_returns_at_once_then_step1_waits_afterok_and_a_second_submit_does_nothing(slurm_cluster,
                                                                                           shared_data, tmp_path):
     run = tmp_path / "run"
@@ -209,6 +212,7 @@ def test_submit_returns_at_once_then_step1_waits_afterok_and_a_second_submit_doe
     assert manifest(run, 0)["job_ids"] == [step0] and manifest(run, 1)["job_ids"] == [step1]
 
 
+@pytest.mark.slurm
 def test_a_failing_step0_cancels_step1_and_the_commands_say_so(slurm_cluster, tmp_path):
     run = tmp_path / "run"
     overrides = ["dataset=voc", f"dataset.root={tmp_path / 'missing'}", *CPU_JOB, f"run_dir={run}"]
@@ -222,3 +226,16 @@ def test_a_failing_step0_cancels_step1_and_the_commands_say_so(slurm_cluster, tm
     again = submit(*overrides)
     assert again.returncode == 3 and f"job {step0} ended FAILED" in again.stdout
     assert "submitted as job" not in again.stdout
+
+
+def test_local_cluster_runs_the_same_chain_with_two_processes_and_skips_it_when_finished(tmp_path, shared_data):
+    """The workstation path (`cluster=local`): submitit's local executor, no Slurm involved."""
+    run = tmp_path / "run"
+    overrides = ["cluster=local", "task=10-10", *TINY, *shared_data, "train.batch_size=8", "train.epochs_base=1",
+                 "train.epochs_incremental=1", "launch.tasks_per_node=2", f"run_dir={run}"]
+    first = submit(*overrides)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "| wilson | 1 |" in first.stdout and (run / "results.md").is_file()
+    assert all("2 process(es)" in (run / f"step{s}" / "train.log").read_text() for s in (0, 1))
+    again = submit(*overrides)
+    assert again.returncode == 0 and again.stdout.count("finished, skipped") == 2

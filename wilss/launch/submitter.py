@@ -124,5 +124,7 @@ def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan],
             jobs.append(job)
             previous = plan.job_id
             if cluster == "local":
-                job.result()  # raises when the step failed: the next one must not start
+                print(f"step {plan.step}: running on this machine (log: {step_dir(cfg, plan.step) / 'train.log'})",
+                      flush=True)
+                job.results()  # every task; raises when the step failed: the next one must not start
     return cfg, cluster, plans, jobs
