@@ -8,12 +8,17 @@
 # Environment (all optional):
 #   PYTHON                 interpreter of the target environment (default: `python` on PATH)
 #   CUDA_HOME              CUDA toolkit root (default: /usr/local/cuda if it has bin/nvcc, else from nvcc on PATH)
-#   TORCH_CUDA_ARCH_LIST   GPU architectures (default: the visible GPU's; with none visible "7.5;8.0;9.0+PTX" for
-#                          CUDA >= 13, "7.0;8.0;9.0+PTX" before)
+#   TORCH_CUDA_ARCH_LIST   GPU architectures (default: the visible GPU's; with none visible, docker/versions.env's)
 #   MAX_JOBS               parallel compile jobs (default: number of CPU cores)
 set -euo pipefail
 
-IABN_VERSION="1.1.0"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REQUESTED_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-}"
+# shellcheck source=docker/versions.env
+source "$REPO/docker/versions.env"  # INPLACE_ABN_VERSION, and the images' TORCH_CUDA_ARCH_LIST
+IABN_VERSION="$INPLACE_ABN_VERSION"
+PINNED_ARCH_LIST="$TORCH_CUDA_ARCH_LIST"
+TORCH_CUDA_ARCH_LIST="$REQUESTED_ARCH_LIST"
 OUT_DIR="dist"
 PYTHON="${PYTHON:-python}"
 
@@ -72,12 +77,7 @@ if [[ -n "$TORCH_CUDA" ]]; then
     BUILD_KIND="CUDA $NVCC_CUDA (CUDA_HOME=$CUDA_HOME)"
     if [[ -z "${TORCH_CUDA_ARCH_LIST:-}" && "$GPU_VISIBLE" == "0" ]]; then
         # Without a visible GPU torch derives an empty arch list and crashes (IndexError in _get_cuda_arch_flags).
-        # sm_80 cubins also run on 8.6/8.9; the +PTX entry is JIT-compiled on newer GPUs. CUDA 13 dropped sm_70.
-        if [[ "${TORCH_CUDA%%.*}" -ge 13 ]]; then
-            TORCH_CUDA_ARCH_LIST="7.5;8.0;9.0+PTX"
-        else
-            TORCH_CUDA_ARCH_LIST="7.0;8.0;9.0+PTX"
-        fi
+        TORCH_CUDA_ARCH_LIST="$PINNED_ARCH_LIST"
         export TORCH_CUDA_ARCH_LIST
     fi
 else
@@ -105,38 +105,9 @@ WHEEL="$(find "$OUT_DIR" -maxdepth 1 -name "inplace_abn-$IABN_VERSION-*.whl" | h
 # --no-deps: do not let pip touch the installed torch.
 "$PYTHON" -m pip install --no-deps --force-reinstall "$WHEEL"
 
-# Verify from a neutral directory (so the import is the installed package): the extension imports and runs, and a
-# CUDA extension links the same CUDA major version as torch.
-(
-    cd /
-    "$PYTHON" - "$TORCH_CUDA" "$NVCC_CUDA" <<'EOF'
-import subprocess
-import sys
-
-import torch
-import inplace_abn
-from inplace_abn import _backend
-
-torch_cuda, nvcc_cuda = sys.argv[1], sys.argv[2]
-layer = inplace_abn.InPlaceABN(4, activation="leaky_relu", activation_param=0.01)
-x = torch.randn(2, 4, 3, 3, requires_grad=True)
-layer(x * 1).sum().backward()
-print(f"verify: CPU forward/backward ok ({_backend.__file__})")
-if torch_cuda:
-    assert torch_cuda == nvcc_cuda, f"torch CUDA {torch_cuda} != extension CUDA {nvcc_cuda}"
-    libs = subprocess.run(["ldd", _backend.__file__], capture_output=True, text=True).stdout
-    linked = sorted({line.split()[0] for line in libs.splitlines() if "libcudart" in line})
-    major = torch_cuda.split(".")[0]
-    if linked and not any(name.endswith(f".so.{major}") for name in linked):
-        sys.exit(f"verify: extension links {linked} but torch is CUDA {torch_cuda}")
-    print(f"verify: torch CUDA {torch_cuda} == extension CUDA {nvcc_cuda}; cudart: {linked or 'via torch'}")
-    if torch.cuda.is_available():
-        layer.cuda()(x.detach().cuda()).sum().item()
-        print("verify: CUDA forward ok")
-    else:
-        print("verify: no GPU visible, CUDA kernels not exercised")
-EOF
-) || die "the installed inplace-abn does not work (see above)"
+# Verify from a neutral directory (so the import is the installed package, not a source tree): the kernels were
+# compiled with torch's CUDA release, and the layer matches the native norm layer on the CPU.
+(cd / && PYTHONPATH="$REPO" "$PYTHON" -m wilss.doctor --inplace-abn) || die "the installed inplace-abn does not work (see above)"
 
 echo "build_inplace_abn: summary"
 echo "  package:   inplace-abn $IABN_VERSION, $BUILD_KIND"
