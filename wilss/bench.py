@@ -74,7 +74,7 @@ def build_trainer(cfg):
     phase = optim_phase(cfg)
     optimizer = build_optimizer(method.param_groups(phase), cfg.optim)
     progress = Progress(epochs=epochs_of(cfg), iters_per_epoch=sampler.batches_per_epoch())
-    schedule = build_schedule(optimizer, phase.policy, progress.max_iters, cfg.optim.poly_power)
+    schedule = build_schedule(optimizer, phase.policy, progress.max_iters, cfg.optim.poly_power, constant_iters=0)
     trainer = Trainer(method, optimizer, schedule, grad_scaler(dist.device, precision), loader, sampler, progress,
                       dist.device, precision, channels_last)
     sampler.set_epoch(0)
@@ -236,10 +236,11 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     base = base_overrides(args, work)
     results: dict = {}
     step0 = make_step0_checkpoint(base, work) if {"train1", "checkpoint"} & set(args.parts) else None
+    paths = PATHS | ({"compiled": [*PATHS["fast"], "train.compile=true"]} if args.compile else {})
     for part in ("train0", "train1"):
         if part in args.parts:
             step = ["step=0"] if part == "train0" else ["step=1", f"step_ckpt={step0}"]
-            runs = alternate(part, {name: [*base, *flags, *step] for name, flags in PATHS.items()}, args, work)
+            runs = alternate(part, {name: [*base, *flags, *step] for name, flags in paths.items()}, args, work)
             results[part] = {name: {"seconds_per_iter": median(r, "seconds_per_iter"),
                                     "images_per_s": median(r, "images_per_s"),
                                     "peak_memory_mb": max(run["peak_memory_mb"] for run in r)}
@@ -296,6 +297,10 @@ def render(results: dict, args: argparse.Namespace) -> str:
             lines.append(f"| {label}, peak memory MB | {r['eager']['peak_memory_mb']:.0f} | "
                          f"{r['fast']['peak_memory_mb']:.0f} | "
                          f"{r['fast']['peak_memory_mb'] / r['eager']['peak_memory_mb']:.2f} |")
+            if "compiled" in r:
+                lines.append(f"| {label}, fast path + torch.compile, s/iteration | – | "
+                             f"{r['compiled']['seconds_per_iter']:.3f} | "
+                             f"{r['eager']['seconds_per_iter'] / r['compiled']['seconds_per_iter']:.2f}x faster |")
     if "eval" in results:
         e = results["eval"]
         lines.append(f"| evaluation, images/s | {e['eager']['images_per_s']:.2f} | {e['fast']['images_per_s']:.2f} | "
@@ -324,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per path, alternating")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--compile", action="store_true", help="also measure the fast path under torch.compile")
     parser.add_argument("--json", type=Path, default=Path("outputs/bench.json"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)

@@ -136,7 +136,12 @@ def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, chan
 def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool):
     """Step 0 (and the joint baseline) learn from pixel labels; later steps run WILSON (or its `ft` baseline)
     from image labels."""
-    wrap = (lambda module: DistributedDataParallel(module)) if dist.world_size > 1 else (lambda module: module)
+    def wrap(module: torch.nn.Module) -> torch.nn.Module:
+        """What the forward pass calls: DDP across processes, torch.compile'd on request (state_dict and
+        optimizer stay on the plain module)."""
+        network = DistributedDataParallel(module) if dist.world_size > 1 else module
+        return torch.compile(network) if cfg.train.compile else network
+
     if fully_supervised(cfg):
         return SupervisedStep(model, wrap(model), cfg.train.loss)
     old_model = load_previous_step(cfg, task, model, dist, channels_last)

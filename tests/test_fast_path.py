@@ -1,0 +1,47 @@
+"""The fast path (bf16 autocast + channels_last) computes what the eager fp32 NCHW path computes: a few
+training iterations of both, from the same weights on the same batch, give the same losses within bf16's
+tolerance, for step 0 and for WILSON's step 1. Speed itself is measured by `python -m wilss.bench`, never
+asserted here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from wilss import distributed
+from wilss.bench import PATHS, build_trainer, make_step0_checkpoint
+from wilss.config import load_config
+
+ITERATIONS = 3
+
+
+def base(tmp_path) -> list[str]:
+    return ["dataset=synthetic", "model=resnet18", "model.pretrained=null", "dataset.generate.train=48",
+            "dataset.generate.val=8", "dataset.generate.size=64", "dataset.crop_size=64", "dataset.crop_size_val=64",
+            "train.batch_size=4", "train.num_workers=0", "train.device=cpu", "method.pseudo_ep=0",
+            f"output_root={tmp_path}", f"run_dir={tmp_path / 'run'}"]
+
+
+def losses_per_iteration(overrides: list[str]) -> list[dict[str, float]]:
+    trainer, batch = build_trainer(load_config(overrides))
+    history = []
+    for _ in range(ITERATIONS):
+        trainer.run_step(batch)
+        history.append({name: float(value) for name, value in trainer.losses.items()})
+    distributed.shutdown()
+    return history
+
+
+@pytest.mark.parametrize("step", [0, 1])
+def test_fast_and_eager_paths_give_the_same_losses(tmp_path, step):
+    common = base(tmp_path)
+    extra = ["step=0"] if step == 0 else ["step=1", f"step_ckpt={make_step0_checkpoint(common, tmp_path)}"]
+    eager = losses_per_iteration([*common, *PATHS["eager"], *extra])
+    fast = losses_per_iteration([*common, *PATHS["fast"], *extra])
+    assert eager[0].keys() == fast[0].keys() and len(eager[0]) >= (1 if step == 0 else 5)
+    for iteration, (e, f) in enumerate(zip(eager, fast)):
+        for name in e:
+            # bf16 keeps 8 bits of mantissa (relative step 2^-8 ≈ 0.4 %); sums over a whole network drift more.
+            assert f[name] == pytest.approx(e[name], rel=0.05, abs=2e-3), (iteration, name, e[name], f[name])
+    assert eager != fast, "the two paths must really differ in arithmetic (fp32 vs bf16)"
+    assert torch.get_default_dtype() == torch.float32
