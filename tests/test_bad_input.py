@@ -77,3 +77,18 @@ def test_checkpoint_of_another_task_in_the_run_dir(tmp_path, voc):
 
 def test_unknown_override_key(tmp_path):
     assert_user_error(train_cli(tmp_path, "train.epochz=3"), "epochz")
+
+
+@pytest.mark.parametrize("overrides, fragments", [
+    (["cluster=local", "launch.nodes=2"], ["launch.nodes=2", "launch.tasks_per_node"]),
+    (["cluster=local", "launch.tasks_per_node=5"], ["train.batch_size=24", "launch.tasks_per_node=5"]),
+    (["cluster=moon"], ["cluster=moon", "slurm, local or auto"]),
+])
+def test_submit_refuses_resources_that_would_fail_after_the_queue(tmp_path, overrides, fragments):
+    result = run_cli(["wilss.submit", f"output_root={tmp_path}", *overrides], cwd=REPO, timeout=120)
+    assert_user_error(result, *fragments)
+    assert not any(tmp_path.iterdir()), "nothing may be submitted or written"
+
+
+def test_status_of_a_folder_without_steps_says_what_to_pass(tmp_path):
+    assert_user_error(run_cli(["wilss.status", str(tmp_path)], cwd=REPO), str(tmp_path), "run directory")

@@ -55,7 +55,7 @@ def cli(argv: list[str] | None = None) -> None:
     if args is None:
         return
     try:
-        cfg, cluster, plans, _ = submit_chain(args)
+        cfg, cluster, plans = submit_chain(args)
     except (FailedJobError, UncompletedJobError) as err:  # a local step failed: its log says why
         print(f"wilss: a step failed: {str(err).splitlines()[0]}", file=sys.stderr)
         sys.exit(EXIT_CHAIN_FAILED)

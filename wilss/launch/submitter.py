@@ -85,9 +85,12 @@ def build_executor(cfg: DictConfig, cluster: str, after: str | None) -> submitit
     return executor
 
 
-def check_resources(cfg: DictConfig) -> None:
+def check_resources(cfg: DictConfig, cluster: str) -> None:
     """Fail before queueing what would fail at start."""
     launch = cfg.launch
+    if cluster == "local" and launch.nodes != 1:
+        raise WilssError(f"launch.nodes={launch.nodes} with cluster=local: this machine is one node; use "
+                         "launch.tasks_per_node for several processes.")
     world = launch.nodes * launch.tasks_per_node
     if min(launch.nodes, launch.tasks_per_node, launch.cpus_per_task, launch.timeout_min) < 1:
         raise WilssError("launch.nodes, launch.tasks_per_node, launch.cpus_per_task and launch.timeout_min must "
@@ -106,25 +109,24 @@ def submit_step(cfg: DictConfig, cluster: str, overrides: list[str], plan: StepP
     return job
 
 
-def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan], list[submitit.Job]]:
-    """Submit what the chain still needs; return the config, cluster, the plans and the new jobs.
+def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan]]:
+    """Submit what the chain still needs; return the config, the cluster and the plans.
 
     On Slurm every step is queued at once, each depending on the one before. On this machine (`local`) the
     steps run one after the other: each job is waited for before the next is started."""
     cfg = load_config(overrides)
-    check_resources(cfg)
     cluster = resolve_cluster(cfg)
+    check_resources(cfg, cluster)
     plans = plan_chain(cfg, cluster)
-    jobs, previous = [], None
+    previous = None
     for plan in plans:
         if plan.action == "active":
             previous = plan.job_id
         elif plan.action == "submit":
             job = submit_step(cfg, cluster, overrides, plan, previous if cluster == "slurm" else None)
-            jobs.append(job)
             previous = plan.job_id
             if cluster == "local":
                 print(f"step {plan.step}: running on this machine (log: {step_dir(cfg, plan.step) / 'train.log'})",
                       flush=True)
                 job.results()  # every task; raises when the step failed: the next one must not start
-    return cfg, cluster, plans, jobs
+    return cfg, cluster, plans
