@@ -6,9 +6,9 @@
 # Then every task of the job runs the step with srun: on the timeout signal (--signal) or a preemption
 # SIGTERM, the step checkpoints at the next iteration and requeues this job, which resumes from there.
 #
-# Needs from the sbatch script: SCRIPT (its own path, as submitted), TASK_OVERRIDES (array), DATA_PATHS (array: data folders to bind into the
-# container), OUTPUT_ROOT, CONTAINER (an Apptainer image, or empty for the current environment), PYTHON;
-# "$@" = extra Hydra overrides.
+# Needs from the sbatch script: SCRIPT (its own path, as submitted), TASK_OVERRIDES (array), DATA_PATHS
+# (array: data folders to bind into the container), OUTPUT_ROOT, CONTAINER (an Apptainer image, or empty for
+# the current environment), PYTHON; "$@" = extra Hydra overrides.
 
 set -euo pipefail
 
