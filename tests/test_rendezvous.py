@@ -14,16 +14,18 @@ TORCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_AD
 
 @pytest.fixture
 def clean_env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith(("SLURM_", "SUBMITIT_")) or key in TORCH_VARS:
-            monkeypatch.delenv(key)
+    """A private copy of the environment: what export_torch_env writes never reaches later tests."""
+    private = {key: value for key, value in os.environ.items()
+               if not key.startswith(("SLURM_", "SUBMITIT_", "TORCHELASTIC_")) and key not in TORCH_VARS}
+    monkeypatch.setattr(os, "environ", private)
     return monkeypatch
 
 
-def srun_task(env, procid: int, localid: int, nodeid: int, ntasks: int = 4, nodes: str = "gpu[07-08]") -> None:
+def srun_task(env, procid: int, localid: int, nodeid: int, ntasks: int = 4, nodes: str = "gpu[07-08]",
+              num_nodes: int = 2) -> None:
     for key, value in {"SLURM_JOB_ID": "123456", "SLURM_STEP_ID": "0", "SLURM_PROCID": procid,
                        "SLURM_LOCALID": localid, "SLURM_NODEID": nodeid, "SLURM_NTASKS": ntasks,
-                       "SLURM_JOB_NUM_NODES": 2, "SLURM_JOB_NODELIST": nodes}.items():
+                       "SLURM_JOB_NUM_NODES": num_nodes, "SLURM_JOB_NODELIST": nodes}.items():
         env.setenv(key, str(value))
 
 
@@ -44,11 +46,21 @@ def test_port_depends_on_the_job_only_so_a_requeued_job_meets_at_the_same_addres
 
 
 def test_torchrun_variables_are_left_alone(clean_env):
-    srun_task(clean_env, procid=0, localid=0, nodeid=0)
-    for key, value in {"RANK": "5", "WORLD_SIZE": "8", "LOCAL_RANK": "1", "MASTER_ADDR": "x"}.items():
+    srun_task(clean_env, procid=0, localid=0, nodeid=0)  # srun torchrun: torchrun's ranks stand
+    for key, value in {"TORCHELASTIC_RUN_ID": "1", "RANK": "5", "WORLD_SIZE": "8", "LOCAL_RANK": "1",
+                       "MASTER_ADDR": "x"}.items():
         clean_env.setenv(key, value)
     export_torch_env()
     assert os.environ["RANK"] == "5" and os.environ["LOCAL_RANK"] == "1" and os.environ["MASTER_ADDR"] == "x"
+
+
+def test_stale_variables_exported_from_the_submitting_shell_are_replaced(clean_env):
+    for key, value in {"RANK": "3", "WORLD_SIZE": "4", "MASTER_ADDR": "elsewhere", "MASTER_PORT": "23456"}.items():
+        clean_env.setenv(key, value)  # sbatch exports the submitter's environment into the job
+    srun_task(clean_env, procid=0, localid=0, nodeid=0, ntasks=1, nodes="n1", num_nodes=1)
+    export_torch_env()
+    assert exported() == {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1",
+                          "MASTER_ADDR": "n1", "MASTER_PORT": str(port_for_job("123456"))}
 
 
 def test_the_batch_shell_of_a_job_is_a_single_process(clean_env):

@@ -23,8 +23,9 @@ def port_for_job(job_id: str) -> int:
 
 
 def _scheduler_environment():
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-        return None  # torchrun (or the user) already described the process group
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        return None  # torchrun (also `srun torchrun`) already described the process group
+    # RANK, MASTER_ADDR ... found here otherwise may be stale: sbatch exports the submitting shell's variables.
     if "SLURM_STEP_ID" in os.environ and "SLURM_PROCID" in os.environ:
         return SlurmJobEnvironment()  # a task of an srun step; the batch shell itself has no step id
     if "SUBMITIT_LOCAL_JOB_ID" in os.environ:
@@ -33,7 +34,8 @@ def _scheduler_environment():
 
 
 def export_torch_env() -> None:
-    """Set RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT unless already set."""
+    """Set RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT from the scheduler (not
+    under torchrun, whose own values stand)."""
     job = _scheduler_environment()
     if job is None:
         return
@@ -44,7 +46,7 @@ def export_torch_env() -> None:
         "LOCAL_RANK": str(job.local_rank),
         "LOCAL_WORLD_SIZE": str(job.num_tasks // job.num_nodes),
         "MASTER_ADDR": master,
-        "MASTER_PORT": os.environ.get("MASTER_PORT") or str(port_for_job(str(job.job_id))),
+        "MASTER_PORT": str(port_for_job(str(job.job_id))),
     })
 
 
