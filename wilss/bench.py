@@ -50,8 +50,6 @@ def synchronize(device: torch.device) -> None:
 
 def build_trainer(cfg):
     """A step's trainer as `wilss.train` builds it, and one training batch."""
-    from omegaconf import OmegaConf  # noqa: F401 - keeps Hydra's resolvers registered
-
     from wilss import distributed
     from wilss.config import epochs_of, optim_phase, task_of
     from wilss.data.build import build_train_dataset
