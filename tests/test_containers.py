@@ -69,6 +69,12 @@ def test_def_file_check_catches_what_spython_accepts(tmp_path, old, new, expecte
     assert any(expected in problem for problem in def_file_problems(path, "wilss:0.1.0-cu13.0.1"))
 
 
+def tool(name: str) -> str:
+    """A linter installed by the test extra: next to this Python (the venv may not be on PATH), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name) or name
+
+
 def repo_files(*patterns: str) -> list[str]:
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", *patterns], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.split()
@@ -78,7 +84,7 @@ def repo_files(*patterns: str) -> list[str]:
 def test_hadolint_passes_on_every_dockerfile():
     dockerfiles = repo_files("*Dockerfile*")
     assert "docker/Dockerfile" in dockerfiles
-    result = subprocess.run([shutil.which("hadolint") or "hadolint", *dockerfiles], cwd=REPO, capture_output=True,
+    result = subprocess.run([tool("hadolint"), *dockerfiles], cwd=REPO, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -86,7 +92,7 @@ def test_hadolint_passes_on_every_dockerfile():
 def test_shellcheck_passes_on_every_shell_script():
     scripts = repo_files("*.sh", "*.sbatch", ".ci/run")
     assert {"scripts/build_inplace_abn.sh", "slurm/voc_15-5.sbatch", "scripts/local_slurm.sh"} <= set(scripts)
-    result = subprocess.run([shutil.which("shellcheck") or "shellcheck", "-x", "-S", "warning", *scripts], cwd=REPO,
+    result = subprocess.run([tool("shellcheck"), "-x", "-S", "warning", *scripts], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
