@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 
 PATHS = {"fast": ["train.precision=auto", "train.channels_last=true"],
-         "eager": ["train.precision=fp32", "train.channels_last=false"]}
+         "eager": ["train.precision=fp32", "train.channels_last=false", "optim.fused=false",
+                   "train.cast_frozen_model=false"]}
 PARTS = ("train0", "train1", "data", "eval", "checkpoint", "resume")
 
 
@@ -323,8 +324,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backbone", default="resnet101")
     parser.add_argument("--crop", type=int, default=256)
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=3, help="timed iterations per run")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per path, alternating")
+    parser.add_argument("--steps", type=int, default=5, help="timed iterations per run")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per path, alternating")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--compile", action="store_true", help="also measure the fast path under torch.compile")

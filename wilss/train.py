@@ -130,7 +130,20 @@ def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, chan
                          f"{wrong[:5]}. Was it trained with another model.* configuration?")
     old_model = build_step_model(cfg, previous, dist, channels_last)
     old_model.load_state_dict(state)
-    return old_model.eval().requires_grad_(False)
+    old_model.eval().requires_grad_(False)
+    precision = resolve_precision(cfg.train.precision, dist.device)
+    if cfg.train.cast_frozen_model and precision in ("bf16", "fp16"):
+        cast_weights(old_model, torch.bfloat16 if precision == "bf16" else torch.float16)
+    return old_model
+
+
+def cast_weights(model: torch.nn.Module, dtype: torch.dtype) -> None:
+    """A frozen model that only runs under autocast: its conv and linear weights are stored in the autocast
+    dtype once, instead of being cast every iteration (autocast caches casts only of trainable weights). Norm
+    layers stay in fp32, as autocast computes them."""
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            module.to(dtype)
 
 
 def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool):

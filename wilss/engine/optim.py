@@ -12,7 +12,7 @@ def build_optimizer(groups: list[dict], optim_cfg) -> torch.optim.SGD:
     """SGD, Nesterov momentum, weight decay on every group (biases and norm parameters included, as the
     original). Each group dict holds 'name', 'params' and its base 'lr'."""
     return torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=optim_cfg.momentum, nesterov=optim_cfg.nesterov,
-                           weight_decay=optim_cfg.weight_decay)
+                           weight_decay=optim_cfg.weight_decay, fused=bool(optim_cfg.fused))
 
 
 def segmentation_param_groups(model: nn.Module, lr: float, lr_head: float) -> list[dict]:
