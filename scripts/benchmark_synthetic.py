@@ -42,6 +42,22 @@ def benchmark_setting(base: list[str], out: Path, task: str, overlap: bool) -> d
     return {"step0": step0, "step1": step1}
 
 
+LOG_TIME = "%Y-%m-%d %H:%M:%S"
+MAX_GAP_S = 300  # a longer silence in a train.log is a run that was stopped and later resumed
+
+
+def logged_seconds(train_log: Path) -> float:
+    """Time a run spent working, from its log's timestamps: the span of each stretch without a long silence,
+    summed, so a run interrupted and resumed later (the benchmark reuses and resumes runs) counts only once."""
+    stamps = []
+    for line in train_log.read_text().splitlines():
+        try:
+            stamps.append(time.mktime(time.strptime(line[:19], LOG_TIME)))
+        except ValueError:
+            continue
+    return sum(b - a for a, b in zip(stamps, stamps[1:]) if b - a <= MAX_GAP_S)
+
+
 def pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
@@ -86,7 +102,10 @@ def render(results: dict, seconds: float, overrides: list[str]) -> str:
         "",
         *ratio_lines,
         "",
-        f"Runtime: {seconds / 60:.1f} minutes on this machine. Overrides: `{' '.join(overrides)}`.",
+        f"Runtime: {seconds / 60:.1f} minutes of training and evaluation on this machine (2 CPU cores), summed over "
+        "the runs from their logs (runs are reused and resumed, so one invocation may not see them all; other jobs "
+        "may have shared the cores). "
+        f"Overrides: `{' '.join(overrides)}`.",
         "",
     ])
 
@@ -99,13 +118,12 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = parser.parse_args()
     base = ["experiment=benchmark", f"output_root={args.out}", *args.overrides]
-    start = time.perf_counter()
     try:
         results = {f"{task}{' O' if overlap else ' D'}": benchmark_setting(base, args.out, task, overlap)
                    for task, overlap in SETTINGS}
     finally:
         distributed.shutdown()
-    seconds = time.perf_counter() - start
+    seconds = sum(logged_seconds(log) for log in sorted(set(args.out.glob("*/*/step*/train.log"))))
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(render(results, seconds, base))
     summary = {"results": results, "ratios": {s: ratios(r) for s, r in results.items()}, "seconds": seconds,
