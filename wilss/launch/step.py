@@ -41,6 +41,14 @@ def install_stop_signals(stop: StopRequest) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.request("terminated"))
 
 
+def ignore_timeout_signals() -> None:
+    """Once training is over a timeout signal has nothing left to stop, but it must not kill the process: at
+    interpreter shutdown Python resets its handlers to the default action (terminate), so a signal arriving
+    then turned a finished step into a FAILED job. An ignored signal stays ignored through shutdown."""
+    for timeout_signal in TIMEOUT_SIGNALS:
+        signal.signal(timeout_signal, signal.SIG_IGN)
+
+
 def should_requeue(reason: str, job_id: str | None) -> bool:
     """A timeout always asks for more time. A SIGTERM that comes while Slurm still shows the job RUNNING is a
     preemption notice (or `scancel --signal=TERM`): requeue. Otherwise Slurm is ending the job itself (scancel
@@ -97,6 +105,7 @@ def run_step(overrides: list[str]) -> dict:
             update_manifest(directory, state="failed", reason=f"{type(err).__name__}: {err}"[:500])
         raise
     finally:
+        ignore_timeout_signals()
         distributed.shutdown()
     if is_main:
         final = directory / "checkpoints" / "final.pt"
