@@ -59,6 +59,21 @@ install_tools() {
   fi
 }
 
+# The builder stage (CUDA toolkit + torch) and the layers being committed need about 15 GB at the peak.
+check_free_space() {
+  local store need="${WILSS_SMOKE_MIN_FREE_GB:-15}" free
+  if [ "$ENGINE" = podman ]; then store="$(podman info --format '{{.Store.GraphRoot}}')"
+  else store="$(docker info --format '{{.DockerRootDir}}')"; fi
+  mkdir -p "$store"
+  free=$(df --output=avail -BG "$store" | tail -1 | tr -dc '0-9')
+  if [ "$free" -lt "$need" ]; then
+    echo "container_smoke: only ${free} GB free under $store (container storage), the build needs about ${need} GB." \
+      "Free space (e.g. '$ENGINE system prune -af') or set WILSS_SMOKE_MIN_FREE_GB." >&2
+    exit 1
+  fi
+  say "${free} GB free under $store"
+}
+
 have_image() { "$ENGINE" image inspect "$1" >/dev/null 2>&1; }
 
 build_standins() {
@@ -119,6 +134,7 @@ run_demo() {
 
 mkdir -p "$WORK"
 install_tools
+check_free_space
 build_standins
 build_image
 run_demo

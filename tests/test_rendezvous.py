@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from wilss.launch.rendezvous import export_torch_env, port_for_job
+from wilss.launch.rendezvous import export_torch_env, port_for_job, slurm_job_id
 
 TORCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -70,10 +70,24 @@ def test_the_batch_shell_of_a_job_is_a_single_process(clean_env):
     assert exported()["RANK"] is None
 
 
-def test_submitit_local_executor_tasks(clean_env):
+def submitit_local_task(env) -> None:
     for key, value in {"SUBMITIT_EXECUTOR": "local", "SUBMITIT_LOCAL_JOB_ID": "4242", "SUBMITIT_LOCAL_NTASKS": "2",
                        "SUBMITIT_LOCAL_JOB_NUM_NODES": "1", "SUBMITIT_LOCAL_GLOBALID": "1",
                        "SUBMITIT_LOCAL_LOCALID": "1", "SUBMITIT_LOCAL_NODEID": "0"}.items():
-        clean_env.setenv(key, value)
+        env.setenv(key, value)
+
+
+def test_submitit_local_executor_tasks(clean_env):
+    submitit_local_task(clean_env)
     export_torch_env()
     assert exported()["RANK"] == "1" and exported()["LOCAL_RANK"] == "1" and exported()["MASTER_ADDR"] == "127.0.0.1"
+
+
+def test_a_local_run_started_inside_a_slurm_allocation_is_not_that_slurm_job(clean_env):
+    # `python -m wilss.submit cluster=local` typed in `srun --pty bash`: the tasks inherit the step's SLURM_*.
+    srun_task(clean_env, procid=0, localid=0, nodeid=0)
+    assert slurm_job_id() == "123456"
+    submitit_local_task(clean_env)
+    export_torch_env()
+    assert exported()["WORLD_SIZE"] == "2" and exported()["MASTER_ADDR"] == "127.0.0.1"
+    assert slurm_job_id() is None  # so a timeout never requeues the user's allocation

@@ -25,12 +25,21 @@ def port_for_job(job_id: str) -> int:
 def _scheduler_environment():
     if "TORCHELASTIC_RUN_ID" in os.environ:
         return None  # torchrun (also `srun torchrun`) already described the process group
+    # The local executor first: started from a shell inside a Slurm allocation, its processes inherit SLURM_*.
+    if "SUBMITIT_LOCAL_JOB_ID" in os.environ:
+        return LocalJobEnvironment()
     # RANK, MASTER_ADDR ... found here otherwise may be stale: sbatch exports the submitting shell's variables.
     if "SLURM_STEP_ID" in os.environ and "SLURM_PROCID" in os.environ:
         return SlurmJobEnvironment()  # a task of an srun step; the batch shell itself has no step id
-    if "SUBMITIT_LOCAL_JOB_ID" in os.environ:
-        return LocalJobEnvironment()
     return None
+
+
+def slurm_job_id() -> str | None:
+    """The Slurm job this process runs as (to requeue it), None when it is not a Slurm job: a local-executor
+    run started inside an allocation must never requeue that allocation."""
+    if "SUBMITIT_LOCAL_JOB_ID" in os.environ:
+        return None
+    return os.environ.get("SLURM_JOB_ID")
 
 
 def export_torch_env() -> None:

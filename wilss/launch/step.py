@@ -25,7 +25,7 @@ from wilss.engine.interrupt import StopRequest, TrainingInterrupted
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.manifest import sha256_of, update_manifest
-from wilss.launch.rendezvous import export_torch_env, is_main_process
+from wilss.launch.rendezvous import export_torch_env, is_main_process, slurm_job_id
 from wilss.train import main as train_step
 
 log = logging.getLogger("wilss")
@@ -89,7 +89,7 @@ def run_step(overrides: list[str]) -> dict:
     install_stop_signals(stop)
     cfg = load_config(overrides)
     directory, is_main = step_dir(cfg), is_main_process()
-    job_id = os.environ.get("SLURM_JOB_ID")
+    job_id = slurm_job_id()
     restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
     if is_main:
         update_manifest(directory, step=cfg.step, state="running", job_id=job_id, restarts=restarts,
