@@ -163,7 +163,7 @@ def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_l
     if channels_last:
         localizer = localizer.to(memory_format=torch.channels_last)
     return WilsonStep(model, wrap(model), localizer, wrap(localizer), old_model if cfg.method.distill else None,
-                      cfg.method, task.num_old)
+                      cfg.method, task.num_old, cfg.train.inference_mode)
 
 
 def evaluate_finished_step(cfg: DictConfig, task, final_path: Path, dist, precision: str, channels_last: bool,

@@ -4,6 +4,8 @@ pseudo-labels, but no old model, no prior and no distillation."""
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,8 +21,11 @@ ORIGINAL_DENORM_MEAN = (0.485, 0.456, 0.4069)
 
 class WilsonStep:
     def __init__(self, model: nn.Module, network: nn.Module, localizer: nn.Module, localizer_network: nn.Module,
-                 old_model: nn.Module | None, method_cfg, num_old: int) -> None:
+                 old_model: nn.Module | None, method_cfg, num_old: int, inference_mode: bool = True) -> None:
         self.model, self.network = model, network
+        # True: neither the old model nor the pseudo-label pass records autograd. False: the reference's way,
+        # the old model under no_grad and the pseudo-label pass recorded, then detached (same values).
+        self.inference_mode = inference_mode
         self.localizer, self.localizer_network = localizer, localizer_network
         self.old_model, self.cfg, self.num_old = old_model, method_cfg, num_old
         mean = ORIGINAL_DENORM_MEAN if method_cfg.denorm_mean_typo else IMAGENET_MEAN
@@ -28,7 +33,7 @@ class WilsonStep:
         self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
     def _old_outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.inference_mode():
+        with torch.inference_mode() if self.inference_mode else torch.no_grad():
             logits, features = self.old_model(images, interpolate=False)
         # Clones leave inference mode so the targets can be saved for backward.
         return logits.float().clone(), features["body"].float().clone()
@@ -36,8 +41,8 @@ class WilsonStep:
     def _pseudo_label_pass(self, features: torch.Tensor) -> torch.Tensor:
         """Eval-mode localizer (running statistics), no autograd: the source of the pseudo-labels."""
         self.localizer.eval()
-        with torch.no_grad():
-            z_eval = self.localizer(features.detach())
+        with torch.no_grad() if self.inference_mode else contextlib.nullcontext():
+            z_eval = self.localizer(features).detach()
         self.localizer.train()
         return z_eval.float()
 
