@@ -31,9 +31,9 @@ DISPLAY_NAMES = dict(zip(CLASS_NAMES, (
     "airplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "dining table", "dog",
     "horse", "motorbike", "person", "potted plant", "sheep", "sofa", "train", "tv monitor")))
 
-# Singular words and phrases naming each class (W^c without plurals), most common first.
+# Singular words and phrases naming each class, most common first; W^c is these, their plurals and the VOC name.
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "aeroplane": ("airplane", "aeroplane", "plane", "jet", "airliner", "aircraft", "jetliner"),
+    "aeroplane": ("airplane", "plane", "jet", "airliner", "aircraft", "jetliner"),
     "bicycle": ("bicycle", "bike", "cycle", "mountain bike"),
     "bird": ("bird", "parrot", "eagle", "duck", "seagull", "owl", "pigeon", "sparrow", "swan", "goose"),
     "boat": ("boat", "ship", "sailboat", "yacht", "canoe", "kayak", "ferry", "vessel"),
@@ -42,24 +42,24 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "car": ("car", "sedan", "taxi", "suv", "automobile", "sports car", "jeep"),
     "cat": ("cat", "kitten", "kitty", "tabby"),
     "chair": ("chair", "armchair", "stool", "office chair"),
-    "cow": ("cow", "cattle", "calf", "bull", "ox"),
-    "diningtable": ("dining table", "diningtable", "table", "kitchen table", "dinner table"),
+    "cow": ("cow", "calf", "bull", "ox"),
+    "diningtable": ("dining table", "table", "kitchen table", "dinner table"),
     "dog": ("dog", "puppy", "pup", "terrier", "retriever", "labrador", "poodle", "bulldog", "hound"),
     "horse": ("horse", "pony", "stallion", "mare", "foal"),
     "motorbike": ("motorbike", "motorcycle", "scooter", "moped", "dirt bike"),
-    "person": ("person", "man", "woman", "people", "boy", "girl", "child", "kid", "guy", "lady", "rider",
+    "person": ("person", "man", "woman", "boy", "girl", "child", "kid", "guy", "lady", "rider",
                "player", "baby", "gentleman", "human"),
-    "pottedplant": ("potted plant", "pottedplant", "plant", "houseplant", "house plant", "flower pot", "flowerpot"),
+    "pottedplant": ("potted plant", "plant", "houseplant", "house plant", "flower pot", "flowerpot"),
     "sheep": ("sheep", "lamb", "ram", "ewe"),
     "sofa": ("sofa", "couch", "settee", "loveseat"),
     "train": ("train", "locomotive", "railway", "tram", "subway"),
-    "tvmonitor": ("tv monitor", "tvmonitor", "monitor", "television", "tv", "screen", "computer monitor",
+    "tvmonitor": ("tv monitor", "monitor", "television", "tv", "screen", "computer monitor",
                   "computer screen"),
 }
 
 IRREGULAR_PLURALS = {"man": "men", "woman": "women", "child": "children", "person": "people",
                      "gentleman": "gentlemen", "sheep": "sheep", "ox": "oxen", "goose": "geese",
-                     "calf": "calves", "people": "peoples", "cattle": "cattle", "lady": "ladies",
+                     "calf": "calves", "lady": "ladies",
                      "baby": "babies", "pony": "ponies", "kitty": "kitties", "railway": "railways",
                      "tv": "tvs", "bus": "buses", "school bus": "school buses", "double decker bus":
                      "double decker buses"}
@@ -87,7 +87,7 @@ def _phrase_classes() -> dict[tuple[str, ...], int]:
     """Word tuple of every synonym and its plural -> VOC class index."""
     table: dict[tuple[str, ...], int] = {}
     for name, words in SYNONYMS.items():
-        for word in words:
+        for word in (*words, name):
             for form in (word, plural(word)):
                 table[tuple(form.split(" "))] = CLASS_INDEX[name]
     return table
