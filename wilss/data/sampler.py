@@ -83,7 +83,7 @@ class MixedShardSampler(ShardSampler):
     def __init__(self, sizes: tuple[int, int], per_rank: tuple[int, int], rank: int = 0, world_size: int = 1,
                  seed: int = 0, epoch_size: int | None = None, max_batches: int | None = None) -> None:
         if min(sizes) < 1 or min(per_rank) < 1:
-            raise ValueError(f"both parts need items and a share of every batch, got sizes {sizes}, per rank {per_rank}")
+            raise ValueError(f"both parts need items and a share of every batch: sizes {sizes}, per rank {per_rank}")
         global_batch = sum(per_rank) * world_size
         super().__init__(epoch_size or sizes[0], rank, world_size, seed, global_batch, max_batches)
         self.sizes, self.per_rank = sizes, per_rank
