@@ -20,7 +20,7 @@ from torchvision.transforms import v2
 from conftest import REPO, run_cli
 from test_train_e2e import TINY, train
 from wilss.config import load_config, task_of
-from wilss.data.build import build_training_stream
+from wilss.data.build import build_train_dataset, build_training_stream
 from wilss.data.replay import ReplayDataset, build_replay_dataset, read_replay_pairs
 from wilss.data.sampler import MixedShardSampler
 from wilss.data.tasks import get_task
@@ -197,6 +197,15 @@ def test_replay_does_not_change_the_epoch_length(tmp_path):
     new_images = len(dataset) - 120
     assert lengths["off"] == lengths["step_data"] == new_images // 8
     assert lengths["released"] == -(-120 // 4) > lengths["off"]  # the released epoch: every replay image once
+
+
+def test_weak_step_images_carry_no_mask_and_keep_the_augmentation_they_had_with_it(tmp_path):
+    cfg = stream_cfg(tmp_path, "step=1")
+    weak, _ = build_training_stream(cfg, task_of(cfg), True, 0, 1)
+    with_masks = build_train_dataset(cfg.dataset, task_of(cfg), overlap=False)
+    for seed in range(5):
+        assert "mask" not in weak[(seed, seed)]
+        assert torch.equal(weak[(seed, seed)]["image"], with_masks[(seed, seed)]["image"])
 
 
 def test_replay_and_web_are_ignored_by_a_fully_supervised_step(tmp_path):

@@ -20,39 +20,31 @@ from torchvision.transforms import v2
 from wilss.data.dataset import ImageLabelDataset
 from wilss.data.tasks import VOC_CLASSES, VOC_TO_COCO, Task
 from wilss.errors import WilssError
+from wilss.web.captions import read_captions_tsv
 from wilss.web.vocabulary import labels_of
 
 log = logging.getLogger("wilss")
 
 
-def _read_lines(path: Path, option: str, producer: str) -> list[tuple[int, str]]:
+def _require_file(path: Path, option: str, producer: str) -> Path:
     if not path.is_file():
         raise WilssError(f"'{path}' does not exist (option {option}); write it with {producer}.")
-    return [(number, line) for number, line in enumerate(path.read_text().splitlines(), start=1) if line.strip()]
+    return path
 
 
 def read_selection(path: Path) -> list[tuple[str, str]]:
     """(class name, image path) per line of a web selection, sorted."""
     entries = []
-    for number, line in _read_lines(path, "web.selection", "python -m wilss.web discriminator"):
+    text = _require_file(path, "web.selection", "python -m wilss.web discriminator").read_text()
+    for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
+        if not fields:
+            continue
         if len(fields) != 2 or fields[0] not in VOC_CLASSES[1:]:
             raise WilssError(f"{path}:{number}: expected '<class name> <image path>' with a VOC class name "
                              f"({', '.join(VOC_CLASSES[1:])}), got '{line}'. Fix the line or regenerate the file.")
         entries.append((fields[0], fields[1]))
     return sorted(entries)
-
-
-def read_captions(path: Path) -> dict[str, str]:
-    """Image path -> caption, from a captions.tsv."""
-    captions = {}
-    for number, line in _read_lines(path, "web.captions", "python -m wilss.web captions"):
-        image, tab, caption = line.partition("\t")
-        if not tab:
-            raise WilssError(f"{path}:{number}: expected '<image path><TAB><caption>', got '{line}'. "
-                             "Regenerate the file with python -m wilss.web captions.")
-        captions[image] = caption
-    return captions
 
 
 def _class_id(task: Task, voc_id: int) -> int:
@@ -114,6 +106,8 @@ def build_web_dataset(web_cfg, task: Task, transform: v2.Transform) -> ImageLabe
                          f"'{root}', e.g. '{root / missing[0]}'. Point web.root at the folder the paths are "
                          "relative to, or regenerate the selection.")
     captions_path = Path(web_cfg.captions) if web_cfg.caption_labels else None
-    captions = read_captions(captions_path) if captions_path else None
+    if captions_path:
+        _require_file(captions_path, "web.captions", "python -m wilss.web captions")
+    captions = read_captions_tsv(captions_path) if captions_path else None
     labels = label_matrix(entries, task, captions, captions_path)
     return ImageLabelDataset([root / image for _, image in entries], labels, transform, "web")
