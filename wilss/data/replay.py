@@ -41,7 +41,7 @@ def _listed_file(folder: Path, listed: str, kind: str, list_file: Path, number: 
             return candidate
     raise WilssError(
         f"{list_file}:{number}: {kind} file '{listed}' does not exist (nor '{moved}'). Restore the file, or "
-        f"regenerate the replay data (python -m wilss.web pseudo-label), or remove the line."
+        "regenerate the replay data (python -m wilss.web pseudo-label), or remove the line."
     )
 
 
@@ -51,7 +51,7 @@ def _folder_pairs(folder: Path, num: int, line_order: str) -> list[tuple[Path, P
     if not list_file.is_file():
         raise WilssError(
             f"replay folder '{folder}' has no {LIST_FILE} (option replay.path): every source folder needs one "
-            f"listing '<image path> <label path>' per line. Regenerate the replay data "
+            "listing '<image path> <label path>' per line. Regenerate the replay data "
             "(python -m wilss.web pseudo-label) or remove the folder."
         )
     lines = [(number, line.split()) for number, line in enumerate(list_file.read_text().splitlines(), start=1)
