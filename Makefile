@@ -5,14 +5,24 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup inplace-abn demo test clean
+.PHONY: setup wordnet inplace-abn demo test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -qq --disable-pip-version-check -e '.[test]'
 	touch $@
 
-setup: $(VENV)/.installed
+# WordNet 3.0 database (Debian wordnet-base) for select-replay --mode parity; apt-get only as root.
+WORDNET_DIR ?= /usr/share/wordnet
+wordnet:
+	@if [ -f $(WORDNET_DIR)/data.noun ] || [ -n "$$WILSS_WORDNET" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get install -y -qq wordnet-base >/dev/null || { apt-get update -qq && apt-get install -y -qq wordnet-base; }; \
+	else \
+		echo "WordNet 3.0 not found in $(WORDNET_DIR): run 'sudo apt-get install -y wordnet-base', or set WILSS_WORDNET to a folder with index.noun, data.noun and noun.exc"; exit 1; \
+	fi
+
+setup: $(VENV)/.installed wordnet
 
 # The extension is optional (model.norm=inplace_abn); build it only where a CUDA compiler exists. Without a GPU
 # one architecture (IABN_ARCHS) keeps the host build short; the images compile docker/versions.env's list.

@@ -22,8 +22,7 @@ from wilss.checkpoint import check_meta, code_version, load_checkpoint, save_che
 from wilss.cli import read_overrides
 from wilss.config import (epochs_of, eval_batch_size, fully_supervised, load_config, optim_phase, step_dir, task_of,
                           to_yaml)
-from wilss.data.build import build_eval_datasets, build_train_dataset
-from wilss.data.sampler import ShardSampler
+from wilss.data.build import build_eval_datasets, build_training_stream
 from wilss.engine.evaluate import eval_loader, evaluate
 from wilss.engine.hooks import CheckpointHook, ProgressHook, StopHook, TensorBoard, ValidationHook
 from wilss.engine.interrupt import StopRequest
@@ -205,12 +204,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     # --- data --------------------------------------------------------------------------------------------
     # The joint baseline trains every class seen so far at once, on all their images.
     train_task = task.merged() if fully_supervised(cfg) else task
-    train_set = build_train_dataset(cfg.dataset, train_task, cfg.overlap, cfg.train.void_as_background)
-    sampler = ShardSampler(len(train_set), dist.rank, dist.world_size, cfg.seed, cfg.train.batch_size,
-                           cfg.train.max_iters_per_epoch)
-    if sampler.batches_per_epoch() == 0:
-        raise WilssError(f"the step's {len(train_set)} training images make no batch of train.batch_size="
-                         f"{cfg.train.batch_size}; lower the batch size.")
+    train_set, sampler = build_training_stream(cfg, train_task, not fully_supervised(cfg), dist.rank, dist.world_size)
     workers = cfg.train.num_workers
     loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
                         pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0)

@@ -1,4 +1,5 @@
-"""The segmentation dataset: decoded image, remapped mask and image-level label vector of one sample."""
+"""The training and evaluation datasets: decoded image, remapped mask and image-level label vector of one sample,
+and the concatenation that a mixed (real + replay) training stream addresses."""
 
 from __future__ import annotations
 
@@ -14,46 +15,95 @@ from torchvision.transforms import v2
 from wilss.errors import WilssError
 
 
-class SegmentationDataset(Dataset):
-    """Items are addressed by the `(index, seed)` pairs of `ShardSampler`; `seed` drives the augmentation.
+def load_rgb(path: Path) -> Image.Image:
+    return Image.open(path).convert("RGB")
 
-    `lut` maps raw mask ids to labels (see `wilss.data.labels.label_lut`); `image_labels` holds one row per
-    sample, computed from the full mask (not the crop), as the original does.
-    """
 
-    def __init__(self, images: list[Path], masks: list[Path], lut: np.ndarray, image_labels: np.ndarray,
-                 transform: v2.Transform, name: str) -> None:
-        if not len(images) == len(masks) == len(image_labels):
-            raise ValueError("images, masks and image labels must have one entry per sample")
-        self.images, self.masks, self.name = list(images), list(masks), name
-        self.lut = torch.from_numpy(lut.astype(np.int64))
+def load_label_map(path: Path, image: Image.Image, image_path: Path) -> np.ndarray:
+    """A single-channel label PNG that must cover `image` pixel for pixel."""
+    raw = np.asarray(Image.open(path))
+    if raw.shape != (image.height, image.width):
+        raise WilssError(
+            f"image '{image_path}' is {image.width}x{image.height} but its mask "
+            f"'{path}' is {raw.shape[1]}x{raw.shape[0]}; they must match."
+        )
+    return raw
+
+
+def augment(transform: v2.Transform, seed: int, *inputs):
+    """Apply a (joint) transform with the sample's own seed. v2 transforms draw from torch's global generator:
+    seed it per sample, without disturbing the caller. The draws depend on the image size only, so an image
+    transformed with or without its mask gets the same crop and flip."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return transform(*inputs)
+
+
+def plain(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.as_subclass(torch.Tensor)
+
+
+class ImageLabelDataset(Dataset):
+    """Images with one image-level label vector each and no pixel labels: what a weak incremental step learns
+    from. Items are addressed by the `(index, seed)` pairs of `ShardSampler`; `seed` drives the augmentation."""
+
+    def __init__(self, images: list[Path], image_labels: np.ndarray, transform: v2.Transform, name: str) -> None:
+        if len(images) != len(image_labels):
+            raise ValueError("images and image labels must have one entry per sample")
+        self.images, self.name = list(images), name
         self.image_labels = torch.from_numpy(image_labels)
         self.transform = transform
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def _load(self, index: int) -> tuple[Image.Image, torch.Tensor]:
-        image = Image.open(self.images[index]).convert("RGB")
-        raw = np.asarray(Image.open(self.masks[index]))
-        if raw.shape != (image.height, image.width):
-            raise WilssError(
-                f"image '{self.images[index]}' is {image.width}x{image.height} but its mask "
-                f"'{self.masks[index]}' is {raw.shape[1]}x{raw.shape[0]}; they must match."
-            )
+    def __getitem__(self, item: tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, seed = item
+        image = augment(self.transform, seed, load_rgb(self.images[index]))
+        return {"image": plain(image), "labels": self.image_labels[index], "index": torch.tensor(index)}
+
+
+class SegmentationDataset(ImageLabelDataset):
+    """Images with their masks. `lut` maps raw mask ids to labels (see `wilss.data.labels.label_lut`);
+    `image_labels` holds one row per sample, computed from the full mask (not the crop), as the original does.
+    With `pixel_labels=False` (weak incremental steps) masks are neither read nor returned."""
+
+    def __init__(self, images: list[Path], masks: list[Path], lut: np.ndarray, image_labels: np.ndarray,
+                 transform: v2.Transform, name: str, pixel_labels: bool = True) -> None:
+        super().__init__(images, image_labels, transform, name)
+        if len(masks) != len(images):
+            raise ValueError("images and masks must have one entry per sample")
+        self.masks, self.pixel_labels = list(masks), pixel_labels
+        self.lut = torch.from_numpy(lut.astype(np.int64))
+
+    def _load(self, index: int) -> tuple[Image.Image, tv_tensors.Mask]:
+        image = load_rgb(self.images[index])
+        raw = load_label_map(self.masks[index], image, self.images[index])
         labels = self.lut[torch.from_numpy(raw.astype(np.int64))]
         return image, tv_tensors.Mask(labels.unsqueeze(0))
 
     def __getitem__(self, item: tuple[int, int]) -> dict[str, torch.Tensor]:
+        if not self.pixel_labels:
+            return super().__getitem__(item)
         index, seed = item
-        image, mask = self._load(index)
-        # v2 transforms draw from torch's global generator: seed it per sample, without disturbing the caller.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            image, mask = self.transform(image, mask)
-        return {
-            "image": image.as_subclass(torch.Tensor),
-            "mask": mask.as_subclass(torch.Tensor).squeeze(0).long(),
-            "labels": self.image_labels[index],
-            "index": torch.tensor(index),
-        }
+        image, mask = augment(self.transform, seed, *self._load(index))
+        return {"image": plain(image), "mask": plain(mask).squeeze(0).long(), "labels": self.image_labels[index],
+                "index": torch.tensor(index)}
+
+
+class ConcatenatedDataset(Dataset):
+    """Several datasets addressed as one by `(index, seed)`: item i of part k has index (total length of the
+    parts before k) + i, which is also the `index` it reports."""
+
+    def __init__(self, parts: list[Dataset]) -> None:
+        self.parts = list(parts)
+        self.starts = np.cumsum([0, *(len(part) for part in self.parts)])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getitem__(self, item: tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, seed = item
+        part = int(np.searchsorted(self.starts, index, side="right")) - 1
+        sample = self.parts[part][(index - int(self.starts[part]), seed)]
+        return {**sample, "index": torch.tensor(index)}

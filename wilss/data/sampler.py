@@ -1,8 +1,9 @@
 """Deterministic, resumable sharding of a dataset over ranks.
 
-The sampler yields `(index, seed)` pairs. Both the permutation and each sample's augmentation seed derive
-only from (seed, epoch), so an epoch can be resumed at any batch by skipping positions (nothing is loaded
-and thrown away), and the augmentation of a sample does not depend on the number of ranks or workers.
+The samplers yield `(index, seed)` pairs. Both the permutation and each sample's augmentation seed derive
+only from (seed, epoch) — or, for the mixed sampler, from (seed, stream, pass) — so an epoch can be resumed at
+any batch by skipping positions (nothing is loaded and thrown away), and the augmentation of a sample does not
+depend on the number of ranks or workers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,13 @@ from collections.abc import Iterator
 
 import torch
 from torch.utils.data import Sampler
+
+
+def _draw(size: int, key: int, shuffle: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The order of `size` items and one augmentation seed per position, both fixed by `key`."""
+    generator = torch.Generator().manual_seed(key)
+    order = torch.randperm(size, generator=generator) if shuffle else torch.arange(size)
+    return order, torch.randint(2**62, (size,), generator=generator)
 
 
 class ShardSampler(Sampler[tuple[int, int]]):
@@ -51,14 +59,57 @@ class ShardSampler(Sampler[tuple[int, int]]):
         ]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        if self.global_batch is None:
-            order = torch.arange(self.size)
-        else:
-            order = torch.randperm(self.size, generator=generator)
-        seeds = torch.randint(2**62, (self.size,), generator=generator)
+        order, seeds = _draw(self.size, self.seed * 1_000_003 + self.epoch, shuffle=self.global_batch is not None)
         for position in self._positions():
             yield int(order[position]), int(seeds[position])
 
     def __len__(self) -> int:
         return len(self._positions())
+
+
+class MixedShardSampler(ShardSampler):
+    """Training batches that mix two datasets in a fixed proportion (the new-class data and the replay data,
+    addressed as one by `ConcatenatedDataset`: first part, then second).
+
+    Every per-rank batch holds `per_rank[0]` items of the first part followed by `per_rank[1]` of the second.
+    Each part is an endless stream of shuffled passes (pass p of part k is fixed by (seed, k, p)); global batch
+    g takes the next `per_rank[k] · world_size` positions of stream k, rank r its r-th contiguous chunk. A batch
+    is thus a function of its global iteration number only: resuming skips positions, and any world size with
+    the same global composition sees the same global batches. The iterations per epoch are those of a plain
+    `ShardSampler` over `epoch_size` items (see `wilss.data.build.replay_epoch_size`), independent of when a
+    stream completes a pass.
+    """
+
+    def __init__(self, sizes: tuple[int, int], per_rank: tuple[int, int], rank: int = 0, world_size: int = 1,
+                 seed: int = 0, epoch_size: int | None = None, max_batches: int | None = None) -> None:
+        if min(sizes) < 1 or min(per_rank) < 1:
+            raise ValueError(f"both parts need items and a share of every batch: sizes {sizes}, per rank {per_rank}")
+        global_batch = sum(per_rank) * world_size
+        super().__init__(epoch_size or sizes[0], rank, world_size, seed, global_batch, max_batches)
+        self.sizes, self.per_rank = sizes, per_rank
+        self._passes: dict[int, tuple[int, torch.Tensor, torch.Tensor]] = {}
+
+    def _stream_item(self, part: int, position: int) -> tuple[int, int]:
+        pass_number, offset = divmod(position, self.sizes[part])
+        cached = self._passes.get(part)
+        if cached is None or cached[0] != pass_number:
+            key = (self.seed * 1_000_003 + pass_number) * len(self.sizes) + part
+            cached = (pass_number, *_draw(self.sizes[part], key, shuffle=True))
+            self._passes[part] = cached
+        _, order, seeds = cached
+        return int(order[offset]), int(seeds[offset])
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        per_epoch = self.batches_per_epoch()
+        first = self.epoch * per_epoch
+        for batch in range(first + self.skip_batches, first + per_epoch):
+            start = 0
+            for part, count in enumerate(self.per_rank):
+                chunk = batch * count * self.world_size + self.rank * count
+                for position in range(chunk, chunk + count):
+                    index, seed = self._stream_item(part, position)
+                    yield start + index, seed
+                start += self.sizes[part]
+
+    def __len__(self) -> int:
+        return max(0, self.batches_per_epoch() - self.skip_batches) * self.local_batch

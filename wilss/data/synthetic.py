@@ -235,6 +235,10 @@ class Domain:
     background_pattern: float = 0.06                     # largest amplitude of the faint background texture
     pixel_noise: float = 0.015                           # std of per-pixel noise, intensities in [0, 1]
     jpeg_quality: int = 90
+    background_value: tuple[float, float] = (0.25, 0.95)  # brightness range of the two background colours
+    background_noise: float = 0.06                       # amplitude of the low-frequency background colour noise
+    blur: float = 0.0                                    # largest Gaussian blur sigma, pixels (0: sharp)
+    colour_cast: float = 0.0                             # largest per-channel gain change (0: neutral camera)
 
 
 VOC_LIKE = Domain()
@@ -273,11 +277,11 @@ def _background(rng: np.random.Generator, grid, size: int, domain: Domain) -> np
     """A greyish gradient with low-frequency colour noise and, half of the time, a faint texture."""
     rows, cols = grid
     colours = _hsv_to_rgb(rng.uniform(0, 1, 2), rng.uniform(0, domain.background_saturation, 2),
-                          rng.uniform(0.25, 0.95, 2))
+                          rng.uniform(*domain.background_value, 2))
     angle = rng.uniform(0, 2 * math.pi)
     ramp = ((cols * math.cos(angle) + rows * math.sin(angle)) / (size * math.sqrt(2)) + 0.5)[..., None]
     image = colours[0] * (1 - ramp) + colours[1] * ramp
-    image += 0.06 * _smooth_noise(rng, size, cells=int(rng.integers(2, 6)))
+    image += domain.background_noise * _smooth_noise(rng, size, cells=int(rng.integers(2, 6)))
     if rng.random() < 0.5:
         frame = _frame(grid, size, size / 2, size / 2, rng.uniform(0, 2 * math.pi), radius=size, aspect=1.0)
         texture = TEXTURES[BACKGROUND_TEXTURES[rng.integers(len(BACKGROUND_TEXTURES))]]
@@ -339,6 +343,27 @@ def _void_borders(owner: np.ndarray, radius: int) -> np.ndarray:
     return window.max(axis=(2, 3)) != window.min(axis=(2, 3))
 
 
+def _gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of an (H, W, 3) image, edges replicated."""
+    radius = max(1, math.ceil(2 * sigma))
+    taps = np.exp(-np.arange(-radius, radius + 1, dtype=np.float32) ** 2 / (2 * sigma * sigma))
+    taps /= taps.sum()
+    for axis in (0, 1):
+        padded = np.pad(image, [(radius, radius) if a == axis else (0, 0) for a in range(3)], mode="edge")
+        length = image.shape[axis]
+        image = sum(w * np.take(padded, np.arange(k, k + length), axis=axis) for k, w in enumerate(taps))
+    return image
+
+
+def _camera(rng: np.random.Generator, image: np.ndarray, domain: Domain) -> np.ndarray:
+    """Blur and colour cast of the domain's camera; draws nothing for a sharp, neutral one (VOC_LIKE)."""
+    if domain.blur > 0:
+        image = _gaussian_blur(image, rng.uniform(0.3, 1.0) * domain.blur)
+    if domain.colour_cast > 0:
+        image = image * (1 + rng.uniform(-domain.colour_cast, domain.colour_cast, 3)).astype(np.float32)
+    return image
+
+
 def _compose(rng: np.random.Generator, classes: list[int], size: int, domain: Domain) -> tuple[np.ndarray, np.ndarray]:
     """One RGB image and its label mask: background, objects back to front, void borders, sensor noise."""
     grid = _pixel_grid(size)
@@ -354,6 +379,7 @@ def _compose(rng: np.random.Generator, classes: list[int], size: int, domain: Do
     lookup = np.array([0, *classes], dtype=np.uint8)
     label = lookup[owner + 1]
     label[_void_borders(owner, max(1, round(size / 256)))] = VOID
+    image = _camera(rng, image, domain)
     image += domain.pixel_noise * rng.standard_normal(image.shape, dtype=np.float32)
     return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label
 
@@ -399,9 +425,10 @@ def _params(n_train: int, n_val: int, size: int, seed: int) -> dict:
             "seed": int(seed)}
 
 
-def _recorded(root: Path) -> dict | None:
+def recorded_params(root: Path, params_file: str = PARAMS_FILE) -> dict | None:
+    """The parameters a generated directory was written with, or None if it holds none."""
     try:
-        return json.loads((root / PARAMS_FILE).read_text())
+        return json.loads((root / params_file).read_text())
     except (OSError, ValueError):
         return None
 
@@ -443,32 +470,34 @@ def _locked(root: Path) -> Iterator[None]:
         yield
 
 
-def _check_replaceable(root: Path) -> None:
-    """Refuse to replace a directory that holds anything besides a synthetic dataset."""
-    if root.exists() and (not root.is_dir() or any(p.name not in LAYOUT for p in root.iterdir())):
+def _check_replaceable(root: Path, layout: tuple[str, ...]) -> None:
+    """Refuse to replace a directory that holds anything besides generated data of this layout."""
+    if root.exists() and (not root.is_dir() or any(p.name not in layout for p in root.iterdir())):
         raise WilssError(
             f"'{root}' exists and is not a synthetic dataset; refusing to replace it. Choose another "
             "directory for the synthetic data (option dataset.root or --out) or remove this one."
         )
 
 
-def _build(root: Path, params: dict, force: bool) -> bool:
-    """Generate into a temporary sibling and swap it in under the lock; False if `root` was already current.
+def build_atomically(root: Path, params: dict, force: bool, write: Callable[[Path], None],
+                     params_file: str = PARAMS_FILE, layout: tuple[str, ...] = LAYOUT) -> bool:
+    """Write with `write(work)` into a temporary sibling and swap it in under the lock; False if `root` was
+    already current (its `params_file` records `params`).
 
     An interrupted run leaves at worst a temporary or old directory (removed by the next run), never a
     half-written `root` that looks complete.
     """
     root.parent.mkdir(parents=True, exist_ok=True)
     with _locked(root):
-        if not force and _recorded(root) == params:
+        if not force and recorded_params(root, params_file) == params:
             return False
-        _check_replaceable(root)
+        _check_replaceable(root, layout)
         for leftover in root.parent.glob(f".{root.name}.part-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         work = root.with_name(f".{root.name}.part-new-{os.getpid()}")   # mkdir, unlike mkdtemp, honours umask
         work.mkdir()
         try:
-            generate(work, params["n_train"], params["n_val"], params["size"], params["seed"])
+            write(work)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
@@ -482,11 +511,16 @@ def _build(root: Path, params: dict, force: bool) -> bool:
     return True
 
 
+def _build(root: Path, params: dict, force: bool) -> bool:
+    return build_atomically(root, params, force, lambda work: generate(
+        work, params["n_train"], params["n_val"], params["size"], params["seed"]))
+
+
 def ensure_synthetic(root: Path, n_train: int = 1200, n_val: int = 300, size: int = 128, seed: int = 0) -> Path:
     """Generate the dataset into `root` unless it already holds one with these parameters; return `root`."""
     root = Path(root)
     params = _params(n_train, n_val, size, seed)
-    if _recorded(root) != params:
+    if recorded_params(root) != params:
         _build(root, params, force=False)
     return root
 
