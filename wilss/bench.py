@@ -50,34 +50,19 @@ def synchronize(device: torch.device) -> None:
 
 
 def build_trainer(cfg):
-    """A step's trainer as `wilss.train` builds it, and one training batch."""
+    """A step's trainer exactly as `wilss.train` builds it, and one training batch."""
     from wilss import distributed
-    from wilss.config import epochs_of, optim_phase, task_of
-    from wilss.data.build import build_train_dataset
-    from wilss.data.sampler import ShardSampler
-    from wilss.engine.optim import build_optimizer, build_schedule
-    from wilss.engine.precision import grad_scaler, resolve_precision
-    from wilss.engine.trainer import Progress, Trainer
-    from wilss.train import build_method, build_step_model
+    from wilss.config import task_of
+    from wilss.engine.precision import resolve_precision
+    from wilss.train import build_trainer as build_step_trainer
 
     dist = distributed.init_distributed(cfg.train.device)
-    task = task_of(cfg)
+    torch.manual_seed(cfg.seed)
     precision = resolve_precision(cfg.train.precision, dist.device)
     channels_last = cfg.train.channels_last and cfg.model.norm == "native"
-    train_set = build_train_dataset(cfg.dataset, task.merged() if cfg.step == 0 else task, cfg.overlap)
-    sampler = ShardSampler(len(train_set), 0, 1, cfg.seed, cfg.train.batch_size)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.train.batch_size, sampler=sampler)
-    torch.manual_seed(cfg.seed)
-    model = build_step_model(cfg, task, dist, channels_last)
-    method = build_method(cfg, task, model, dist, channels_last)
-    phase = optim_phase(cfg)
-    optimizer = build_optimizer(method.param_groups(phase), cfg.optim)
-    progress = Progress(epochs=epochs_of(cfg), iters_per_epoch=sampler.batches_per_epoch())
-    schedule = build_schedule(optimizer, phase.policy, progress.max_iters, cfg.optim.poly_power, constant_iters=0)
-    trainer = Trainer(method, optimizer, schedule, grad_scaler(dist.device, precision), loader, sampler, progress,
-                      dist.device, precision, channels_last)
-    sampler.set_epoch(0)
-    return trainer, next(iter(loader))
+    trainer = build_step_trainer(cfg, task_of(cfg), dist, precision, channels_last)
+    trainer.sampler.set_epoch(0)
+    return trainer, next(iter(trainer.loader))
 
 
 def time_training(cfg, steps: int, warmup: int = 2) -> dict:

@@ -176,6 +176,25 @@ def evaluate_finished_step(cfg: DictConfig, task, final_path: Path, dist, precis
     return final_evaluation(cfg, task, model, dist, precision, out)
 
 
+def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bool) -> Trainer:
+    """A step's training loop and everything it drives: data stream, model, method, optimizer, schedule."""
+    # The joint baseline trains every class seen so far at once, on all their images.
+    train_task = task.merged() if fully_supervised(cfg) else task
+    train_set, sampler = build_training_stream(cfg, train_task, not fully_supervised(cfg), dist.rank, dist.world_size)
+    workers = cfg.train.num_workers
+    loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
+                        pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0)
+    model = build_step_model(cfg, task, dist, channels_last)
+    method = build_method(cfg, task, model, dist, channels_last)
+    phase = optim_phase(cfg)
+    optimizer = build_optimizer(method.param_groups(phase), cfg.optim)
+    progress = Progress(epochs=epochs_of(cfg), iters_per_epoch=sampler.batches_per_epoch())
+    constant_iters = 0 if fully_supervised(cfg) else cfg.method.pseudo_ep * progress.iters_per_epoch
+    schedule = build_schedule(optimizer, phase.policy, progress.max_iters, cfg.optim.poly_power, constant_iters)
+    return Trainer(method, optimizer, schedule, grad_scaler(dist.device, precision), loader, sampler, progress,
+                   dist.device, precision, channels_last)
+
+
 def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     """Train (or resume, or re-evaluate) one step; return its results. A launcher that passes `stop` may ask
     the run to end early: it then saves its resume checkpoint and raises `TrainingInterrupted`."""
@@ -201,28 +220,11 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     if final_path.is_file():
         return evaluate_finished_step(cfg, task, final_path, dist, precision, channels_last, out)
 
-    # --- data --------------------------------------------------------------------------------------------
-    # The joint baseline trains every class seen so far at once, on all their images.
-    train_task = task.merged() if fully_supervised(cfg) else task
-    train_set, sampler = build_training_stream(cfg, train_task, not fully_supervised(cfg), dist.rank, dist.world_size)
-    workers = cfg.train.num_workers
-    loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
-                        pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0)
+    # --- data, model, method, optimizer, schedule ---------------------------------------------------------
+    trainer = build_trainer(cfg, task, dist, precision, channels_last)
+    model, progress = trainer.method.model, trainer.progress
     val_set = build_eval_datasets(cfg.dataset, task, cfg.eval.mode)["val"]
-    val_loader = eval_loader(val_set, dist, eval_batch_size(cfg), workers)
-
-    # --- model -------------------------------------------------------------------------------------------
-    model = build_step_model(cfg, task, dist, channels_last)
-
-    # --- method, optimizer, schedule ---------------------------------------------------------------------
-    method = build_method(cfg, task, model, dist, channels_last)
-    phase = optim_phase(cfg)
-    optimizer = build_optimizer(method.param_groups(phase), cfg.optim)
-    progress = Progress(epochs=epochs_of(cfg), iters_per_epoch=sampler.batches_per_epoch())
-    constant_iters = 0 if fully_supervised(cfg) else cfg.method.pseudo_ep * progress.iters_per_epoch
-    schedule = build_schedule(optimizer, phase.policy, progress.max_iters, cfg.optim.poly_power, constant_iters)
-    trainer = Trainer(method, optimizer, schedule, grad_scaler(dist.device, precision), loader, sampler, progress,
-                      dist.device, precision, channels_last)
+    val_loader = eval_loader(val_set, dist, eval_batch_size(cfg), cfg.train.num_workers)
 
     # --- resume or start ---------------------------------------------------------------------------------
     last_path = checkpoints / "last.pt"
@@ -251,8 +253,8 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
         checkpoint,
         *([StopHook(stop, checkpoint)] if stop else []),
     ]
-    log.info("%d training images, %d iterations per epoch, %d epochs", len(train_set), progress.iters_per_epoch,
-             progress.epochs)
+    log.info("%d training images, %d iterations per epoch, %d epochs", len(trainer.loader.dataset),
+             progress.iters_per_epoch, progress.epochs)
     try:
         trainer.train()
     finally:
