@@ -25,7 +25,7 @@ from pathlib import Path
 
 from wilss import distributed
 from wilss.config import load_config
-from wilss.data.synthetic_web import TRUTH_FILE, ensure_synthetic_web
+from wilss.data.synthetic_web import PARAMS_FILE, TRUTH_FILE, ensure_synthetic_web
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.train import main as train_step
 from wilss.web.__main__ import main as web_command
@@ -103,14 +103,28 @@ def replay_selection_precision(web_root: Path, selection: Path) -> float:
     return sum(not truth[image]["distractor"] for image in images) / max(len(images), 1)
 
 
-def replay_pipeline(dataset_root: Path, size: int, checkpoint: Path, folder: Path, sources: int) -> tuple[Path, dict]:
+def refuse_stale_replay_run(web: Path, replay_run: Path, wanted: dict) -> None:
+    """A finished WILSON + replay run is reused as it is, so its web data must be the one asked for now."""
+    params = web / PARAMS_FILE
+    if not (params.is_file() and (replay_run / "step1" / "checkpoints" / "final.pt").is_file()):
+        return
+    recorded = json.loads(params.read_text())
+    changed = {key: (recorded.get(key), value) for key, value in wanted.items() if recorded.get(key) != value}
+    if changed:
+        raise WilssError(f"'{replay_run}' finished with the web data in '{web}', drawn with other parameters "
+                         f"(recorded, asked): {changed}. Remove both folders or choose another --out.")
+
+
+def replay_pipeline(dataset_root: Path, size: int, checkpoint: Path, folder: Path, sources: int,
+                    replay_run: Path) -> tuple[Path, dict]:
     """Synthetic web data, then the replay commands in the order a user runs them; returns the replay folder and
     what the pipeline kept, with each stage's runtime. Web images are drawn at the dataset's image size."""
     seconds: dict[str, float] = {}
     web, captions, selection, replay = (folder / name for name in ("data", "captions", "selection", "replay"))
+    drawing = {"per_class": 1, "per_source": WEB_PER_SOURCE, "sources": sources, "size": size}
+    refuse_stale_replay_run(web, replay_run, drawing)
     with timed(seconds, "synthetic web data"):
-        ensure_synthetic_web(web, dataset_root, per_class=1, per_source=WEB_PER_SOURCE, sources=sources,
-                             size=size)
+        ensure_synthetic_web(web, dataset_root, **drawing)
     with timed(seconds, "captions"):
         web_command(["captions", "--web-root", str(web), "--out", str(captions)])
     with timed(seconds, "select-replay"):
@@ -134,8 +148,9 @@ def benchmark_web(base: list[str], out: Path, sources: int) -> dict:
     wilson_args = [*common, "step=1", "method=wilson", f"step_ckpt={ckpt}"]
     wilson = recorded_or_run([*wilson_args, f"run_dir={dirs['wilson']}"], dirs["wilson"], 1)
     dataset = load_config([*common, "step=0"]).dataset
-    replay, pipeline = replay_pipeline(Path(dataset.root), dataset.generate.size, ckpt, root / "web", sources)
     replay_dir = root / "wilson-replay"
+    replay, pipeline = replay_pipeline(Path(dataset.root), dataset.generate.size, ckpt, root / "web", sources,
+                                       replay_dir)
     with_replay = run([*wilson_args, f"run_dir={replay_dir}", "replay.enabled=true", f"replay.path={replay}",
                        f"replay.num={REPLAY_NUM}"])
     pipeline["web_image_size"] = dataset.generate.size
