@@ -11,7 +11,9 @@ Choices the paper leaves open, made here:
   - the two domains are balanced (the same number of images from each, `--max-per-domain` caps it) and a seeded
     `--holdout` fraction of each is held out to measure the accuracy;
   - `--per-class N` keeps the N highest log-ratios of a class (top-k; the paper keeps 500 of ~10K, first-k or top-k
-    is not stated); 0 keeps every image that passes.
+    is not stated); 0 keeps every image that passes;
+  - training (not in the paper): Adam with a cosine decay, zero-initialised last layer, then the BatchNorm
+    statistics recomputed over the training set under the final weights (see `recalibrate_batch_norm`).
 The defaults suit the synthetic data on a CPU. For VOC-sized web data: --size 224 --epochs 10 --per-class 500
 --max-per-domain 10582 --device cuda --workers 8.
 
@@ -34,6 +36,7 @@ from wilss.data.sources import voc_split
 from wilss.data.tasks import VOC_CLASSES, get_task
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch.manifest import sha256_of
+from wilss.train import configure_determinism
 from wilss.web.captions import IMAGE_SUFFIXES
 from wilss.web.fourier import SpectrumDataset
 from wilss.web.manifest import file_records, write_manifest
@@ -235,27 +238,36 @@ def training_parameters(args: argparse.Namespace) -> dict:
                                                 "seed")}
 
 
+def obtain_discriminator(args: argparse.Namespace, negatives: list[str],
+                         device: torch.device) -> tuple[torch.nn.Module, dict, dict]:
+    """The --discriminator file, or a new one trained (and saved) now; with its meta and input records."""
+    if args.discriminator:
+        model, meta = load_discriminator(args.discriminator)
+        inputs = {"discriminator": {"path": Path(args.discriminator).name, "sha256": sha256_of(args.discriminator)}}
+        return model.to(device), meta, inputs
+    model, meta, inputs = fit(args, negatives, device)
+    save_discriminator(args.out / CHECKPOINT, model, meta)
+    return model, meta, inputs
+
+
+def score(model, candidates: dict[str, list[Path]], size: int, args, device) -> dict[str, list[tuple[Path, float]]]:
+    """{class: [(image, log-ratio rounded to 6 decimals)]} in the candidates' order."""
+    files = [p for name in sorted(candidates) for p in candidates[name]]
+    ratios = log_ratios(model, SpectrumDataset(files, [WEB] * len(files), size), args, device)
+    ratio_of = dict(zip(files, (round(float(r), 6) for r in ratios)))
+    return {name: [(p, ratio_of[p]) for p in candidates[name]] for name in sorted(candidates)}
+
+
 def run(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(True)
+    configure_determinism(True)
     device = torch.device(args.device)
     scored_names, negatives = scored_and_negative_classes(args)
     candidates = {name: class_images(args.web_root, name) for name in scored_names}   # fail before training
-    if args.discriminator:
-        model, meta = load_discriminator(args.discriminator)
-        model.to(device)
-        inputs = {"discriminator": {"path": Path(args.discriminator).name,
-                                    "sha256": sha256_of(args.discriminator)}}
-    else:
-        model, meta, inputs = fit(args, negatives, device)
-        save_discriminator(args.out / CHECKPOINT, model, meta)
-    print(f"held-out accuracy: {meta['heldout_accuracy']['all']:.4f} "
-          f"(dataset {meta['heldout_accuracy']['dataset']:.4f}, web {meta['heldout_accuracy']['web']:.4f})")
-
-    all_files = [p for name in scored_names for p in candidates[name]]
-    ratios = log_ratios(model, SpectrumDataset(all_files, [WEB] * len(all_files), meta["size"]), args, device)
-    ratio_of = dict(zip(all_files, (round(float(r), 6) for r in ratios)))
-    scored = {name: [(p, ratio_of[p]) for p in candidates[name]] for name in scored_names}
+    model, meta, inputs = obtain_discriminator(args, negatives, device)
+    accuracy = meta["heldout_accuracy"]
+    print(f"held-out accuracy: {accuracy['all']:.4f} (dataset {accuracy['dataset']:.4f}, web {accuracy['web']:.4f})")
+    scored = score(model, candidates, meta["size"], args, device)
     kept = keep(scored, args.per_class)
 
     _write_text(args.out / SELECTION, [f"{name} {relative(p, args.web_root)}" for name in scored_names
@@ -271,12 +283,13 @@ def run(args: argparse.Namespace) -> dict:
     write_manifest(args.out, "discriminator",
                    parameters={"classes": scored_names, "step": args.step, "per_class": args.per_class,
                                "device": args.device, "discriminator": meta},
-                   inputs=inputs | {"scored": file_records(all_files, args.web_root)},
-                   outputs={"heldout_accuracy": meta["heldout_accuracy"], "counts": counts,
+                   inputs=inputs | {"scored": file_records([p for name in scored_names for p in candidates[name]],
+                                                           args.web_root)},
+                   outputs={"heldout_accuracy": accuracy, "counts": counts,
                             "kept": {name: [{"path": relative(p, args.web_root), "log_ratio": r}
                                             for p, r in kept[name]] for name in scored_names},
                             "files": file_records(written, args.out)})
-    return {"heldout_accuracy": meta["heldout_accuracy"], "counts": counts}
+    return {"heldout_accuracy": accuracy, "counts": counts}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -297,7 +310,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--discriminator", type=Path, default=None,
                    help="reuse this discriminator.pt (trained at step 0) instead of training one")
     p.add_argument("--size", type=int, default=32, help="spectrum side in pixels (default 32; real data 224)")
-    p.add_argument("--epochs", type=int, default=6, help="training epochs (default 6)")
+    p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--holdout", type=float, default=0.2, help="fraction of each domain held out (default 0.2)")
