@@ -123,8 +123,11 @@ def replay_pipeline(dataset_root: Path, size: int, checkpoint: Path, folder: Pat
     web, captions, selection, replay = (folder / name for name in ("data", "captions", "selection", "replay"))
     drawing = {"per_class": 1, "per_source": WEB_PER_SOURCE, "sources": sources, "size": size}
     refuse_stale_replay_run(web, replay_run, drawing)
+    recorded = (web / PARAMS_FILE).read_text() if (web / PARAMS_FILE).is_file() else None
     with timed(seconds, "synthetic web data"):
         ensure_synthetic_web(web, dataset_root, **drawing)
+    if recorded == (web / PARAMS_FILE).read_text():
+        seconds["synthetic web data (reused)"] = seconds.pop("synthetic web data")
     with timed(seconds, "captions"):
         web_command(["captions", "--web-root", str(web), "--out", str(captions)])
     with timed(seconds, "select-replay"):
