@@ -132,7 +132,7 @@ def replay_pipeline(dataset_root: Path, size: int, checkpoint: Path, folder: Pat
         web_command(["captions", "--web-root", str(web), "--out", str(captions)])
     with timed(seconds, "select-replay"):
         web_command(["select-replay", "--web-root", str(web), "--captions", str(captions / "captions.tsv"),
-                     "--mode", "semantic", "--out", str(selection)])
+                     "--mode", "semantic", "--task", WEB_TASK, "--step", "1", "--out", str(selection)])
     with timed(seconds, "pseudo-label"):
         web_command(["pseudo-label", "--web-root", str(web), "--selection", str(selection / "replay_selection.txt"),
                      "--checkpoint", str(checkpoint), "--out", str(replay)])

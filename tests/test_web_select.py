@@ -52,11 +52,12 @@ def _hand_made_web(root: Path, lines: dict[str, list[str]], classes: str) -> Pat
     return root
 
 
-def _select(web: Path, out: Path, *extra: str) -> list[str]:
+def _select(web: Path, out: Path, *extra: str, captions: dict[str, str] | None = None) -> list[str]:
     """Run select-replay on a captions.tsv listing the web root's replay images (parity reads the noun files)."""
     images = sorted(p.relative_to(web).as_posix() for p in (web / "replay").glob("*/*"))
     (out / "cap").mkdir(parents=True)
-    (out / "cap" / "captions.tsv").write_text("".join(f"{image}\tunused\n" for image in images))
+    text = captions or {}
+    (out / "cap" / "captions.tsv").write_text("".join(f"{image}\t{text.get(image, 'unused')}\n" for image in images))
     result = run_cli(["wilss.web", "select-replay", "--web-root", str(web), "--captions",
                       str(out / "cap" / "captions.tsv"), "--out", str(out / "sel"), *extra], cwd=REPO)
     assert result.returncode == 0, result.stderr
@@ -79,6 +80,19 @@ def test_parity_switch_reproduces_the_released_class_file_swap(tmp_path):
                          "s1.png table \ns2.png dog \n")
     assert _select(web, tmp_path / "fixed", "--mode", "parity") == ["s1 replay/s1/a.jpg", "s2 replay/s2/a.jpg"]
     assert _select(web, tmp_path / "bug", "--mode", "parity", "--released-class-file-bug") == []
+
+
+def test_for_a_step_only_old_classes_match_and_captions_naming_a_new_class_are_dropped(tmp_path):
+    # 15-5 step 1: cat is old, sheep new. The released filter matches every class of the source, so images of the
+    # new class (trained as its negatives in replay) get in; --task/--step keeps them out.
+    web = _hand_made_web(tmp_path / "web", {"s1": ["a.jpg cat ", "b.jpg sheep ", "c.jpg cat "]}, "s1.png cat sheep \n")
+    captions = {"replay/s1/a.jpg": "a cat next to two sheep", "replay/s1/b.jpg": "a sheep on a hill",
+                "replay/s1/c.jpg": "a cat on a mat"}
+    released = _select(web, tmp_path / "released", "--mode", "parity", captions=captions)
+    assert released == ["s1 replay/s1/a.jpg", "s1 replay/s1/b.jpg"]
+    for mode in ("parity", "semantic"):
+        kept = _select(web, tmp_path / mode, "--mode", mode, "--task", "15-5", "--step", "1", captions=captions)
+        assert kept == ["s1 replay/s1/c.jpg"], mode
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +142,6 @@ def test_select_replay_reports_bad_input(synthetic_web, tmp_path):
     result = run_cli(["wilss.web", "select-replay", "--web-root", str(synthetic_web), "--captions", "x.tsv",
                       "--mode", "clip", "--out", str(tmp_path / "o")], cwd=REPO)
     assert result.returncode == 2 and "--mode" in result.stderr and "parity" in result.stderr
+    result = run_cli(["wilss.web", "select-replay", "--web-root", str(synthetic_web), "--captions", "x.tsv",
+                      "--mode", "parity", "--task", "15-5", "--out", str(tmp_path / "o")], cwd=REPO)
+    assert result.returncode == 2 and "--step" in result.stderr

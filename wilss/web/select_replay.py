@@ -13,6 +13,10 @@ source image come from `pascal_classes.txt` (the released file; its dog/table sw
   the whole caption and of "a photo of a <class>" for each of the source's classes; kept if the best one reaches
   the threshold, the best-scoring images first.
 
+With `--task T --step S` (a deviation from the released filter, which matched every ground-truth class of the
+source, future ones included): only the classes the step S−1 model knows are matched, and an image whose caption
+names one of step S's new classes is dropped, since replay trains it as a negative of exactly those classes.
+
 Output: `<out>/replay_selection.txt` ("<source id> <image path>" per kept image, sorted) and a manifest.
 """
 
@@ -30,7 +34,8 @@ from wilss.web.caption_files import read_nouns
 from wilss.web.captions import read_captions_tsv
 from wilss.web.manifest import file_records, write_manifest
 from wilss.web.nouns import singular_nouns
-from wilss.web.vocabulary import CLASS_INDEX, DISPLAY_NAMES, RELEASED_WORDS, read_class_file
+from wilss.data.tasks import get_task
+from wilss.web.vocabulary import CLASS_INDEX, CLASS_NAMES, DISPLAY_NAMES, RELEASED_WORDS, labels_of, read_class_file
 from wilss.web.wordnet import WordNet, load_wordnet, wordnet_root
 
 OUTPUT = "replay_selection.txt"
@@ -127,6 +132,29 @@ class SemanticScorer:
         return sorted(images[k] for k in ranked[:per_source] if scores[k] >= self.threshold)
 
 
+def step_classes(args: argparse.Namespace) -> tuple[set[str], set[int]] | None:
+    """(names of the classes known before --step, VOC ids of its new classes), or None without --task/--step."""
+    if (args.task is None) != (args.step is None):
+        raise WilssError("--task and --step go together (e.g. --task 15-5 --step 1); give both or neither.")
+    if args.task is None:
+        return None
+    if args.step < 1:
+        raise WilssError(f"--step {args.step}: replay serves incremental steps; choose a step of at least 1.")
+    task = get_task(args.dataset, args.task, args.step)
+    old = {CLASS_NAMES[c - 1] for c in task.old_classes if c}
+    return old, set(task.new_classes)
+
+
+def _for_step(images: list[str], class_names: list[str], captions: dict[str, str],
+              known: tuple[set[str], set[int]] | None) -> tuple[list[str], list[str]]:
+    """The candidates and the classes to match for the step (all of them without --task/--step)."""
+    if known is None:
+        return images, class_names
+    old, new = known
+    return ([image for image in images if not new & set(labels_of(captions[image]))],
+            [name for name in class_names if name in old])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m wilss.web select-replay",
                                      description="Select the replay web images whose captions match their source "
@@ -151,6 +179,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--wordnet", type=Path, default=None, metavar="DIR",
                         help="WordNet 3.0 database folder (default: $WILSS_WORDNET or /usr/share/wordnet)")
     parser.add_argument("--device", default="cpu", help="semantic: torch device (default: cpu)")
+    parser.add_argument("--task", default=None, help="with --step: select for this task's step (e.g. 15-5)")
+    parser.add_argument("--step", type=int, default=None,
+                        help="match only the classes known before this step and drop images whose caption names "
+                             "one of its new classes (default: every class of the source, as released)")
+    parser.add_argument("--dataset", default="voc", help="with --task: the task's dataset (voc | coco-voc)")
     return parser
 
 
@@ -175,12 +208,14 @@ def _check(args: argparse.Namespace) -> None:
 def cli(argv: list[str]) -> None:
     args = _parser().parse_args(argv)
     _check(args)
+    known = step_classes(args)
     class_file = args.web_root / CLASS_FILE
     classes = read_class_file(class_file, released_bug=args.released_class_file_bug)
     captions = read_captions_tsv(args.captions)
     groups = replay_groups(captions)
     parameters = {"mode": args.mode, "per_source": args.per_source,
-                  "released_class_file_bug": args.released_class_file_bug}
+                  "released_class_file_bug": args.released_class_file_bug,
+                  "step": None if known is None else {"dataset": args.dataset, "task": args.task, "step": args.step}}
     inputs = {"captions": file_records([args.captions], args.captions.parent),
               "class_file": file_records([class_file], args.web_root)}
     if args.mode == "parity":
@@ -196,8 +231,8 @@ def cli(argv: list[str]) -> None:
                           prompt=PROMPT)
     lines = []
     for source, images in groups.items():
-        kept = scorer.select(source, images, captions, _source_classes(classes, source, class_file),
-                             args.per_source)
+        candidates, names = _for_step(images, _source_classes(classes, source, class_file), captions, known)
+        kept = scorer.select(source, candidates, captions, names, args.per_source)
         lines += [f"{source} {image}\n" for image in kept]
     if args.mode == "parity" and scorer.noun_dir is not None:
         inputs["noun_files"] = file_records(scorer.noun_files, args.web_root)
