@@ -11,7 +11,6 @@ self-describing. Two files per step: `last.pt` (full resume state, rewritten dur
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -19,30 +18,8 @@ import torch
 
 import wilss
 from wilss.data.tasks import Task
+from wilss.atomic import atomic_write_bytes
 from wilss.errors import WilssError
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call `write(handle)` on a temporary sibling of `path`, then atomically move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
 
 
 def code_version() -> str:

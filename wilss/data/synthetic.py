@@ -21,7 +21,6 @@ import argparse
 import fcntl
 import json
 import math
-import os
 import shutil
 import time
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
+from wilss.atomic import atomic_write_folder, leftover_folders
 from wilss.data.palette import voc_colormap
 from wilss.errors import WilssError, exit_on_user_error
 
@@ -492,22 +492,9 @@ def build_atomically(root: Path, params: dict, force: bool, write: Callable[[Pat
         if not force and recorded_params(root, params_file) == params:
             return False
         _check_replaceable(root, layout)
-        for leftover in root.parent.glob(f".{root.name}.part-*"):
+        for leftover in leftover_folders(root):
             shutil.rmtree(leftover, ignore_errors=True)
-        work = root.with_name(f".{root.name}.part-new-{os.getpid()}")   # mkdir, unlike mkdtemp, honours umask
-        work.mkdir()
-        try:
-            write(work)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        if root.exists():
-            old = root.with_name(f".{root.name}.part-old-{os.getpid()}")
-            root.rename(old)
-            work.rename(root)
-            shutil.rmtree(old)
-        else:
-            work.rename(root)
+        atomic_write_folder(root, write)
     return True
 
 

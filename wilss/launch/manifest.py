@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from wilss.checkpoint import atomic_write_bytes
+from wilss.atomic import atomic_write_bytes
 
 FILENAME = "manifest.json"
 

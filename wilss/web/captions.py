@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Protocol
 
-from wilss.checkpoint import atomic_write_bytes
+from wilss.atomic import atomic_write_bytes
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.web.caption_files import read_captions, read_nouns
 from wilss.web.manifest import file_records, write_manifest

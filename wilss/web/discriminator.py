@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.models import efficientnet_b0
 
-from wilss.checkpoint import atomic_write_bytes
+from wilss.atomic import atomic_write_bytes
 from wilss.data.sources import voc_split
 from wilss.data.tasks import VOC_CLASSES, get_task
 from wilss.errors import WilssError, exit_on_user_error

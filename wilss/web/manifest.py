@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from wilss.checkpoint import atomic_write_bytes
+from wilss.atomic import atomic_write_bytes
 from wilss.launch.manifest import sha256_of
 
 FILENAME = "manifest.json"

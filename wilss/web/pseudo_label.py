@@ -18,7 +18,6 @@ the model key for key (the original loaded whatever keys matched and silently sk
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from wilss.atomic import atomic_write_folder
 from wilss.checkpoint import check_meta, load_checkpoint, task_meta
 from wilss.data.dataset import load_rgb
 from wilss.data.replay import LIST_FILE
@@ -138,21 +138,7 @@ def replace_folder(out: Path, write: Callable[[Path], None]) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and read_manifest(out).get("command") != COMMAND)):
         raise WilssError(f"--out '{out}' exists and is not an earlier output of python -m wilss.web {COMMAND}; "
                          "refusing to replace it. Choose another folder or remove this one.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work, old = (out.with_name(f".{out.name}.{kind}-{os.getpid()}") for kind in ("part", "old"))
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
-    try:
-        write(work)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    if out.exists():
-        out.rename(old)
-        work.rename(out)
-        shutil.rmtree(old)
-    else:
-        work.rename(out)
+    atomic_write_folder(out, write)
 
 
 def run(args: argparse.Namespace) -> None:

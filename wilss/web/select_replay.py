@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wilss.checkpoint import atomic_write_bytes
+from wilss.atomic import atomic_write_bytes
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.web.caption_files import read_nouns
 from wilss.web.captions import read_captions_tsv

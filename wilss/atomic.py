@@ -1,0 +1,57 @@
+"""Writes that a crash at any moment leaves either complete or not there: files and whole folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Call `write(handle)` on a temporary sibling of `path`, then atomically move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
+def leftover_folders(root: Path) -> list[Path]:
+    """Work folders an interrupted `atomic_write_folder` of `root` left behind."""
+    return sorted(root.parent.glob(f".{root.name}.part-*"))
+
+
+def atomic_write_folder(root: Path, write: Callable[[Path], None]) -> None:
+    """Call `write(folder)` on a new sibling folder, then swap it for `root`: an interruption leaves at worst a
+    work folder next to it (see `leftover_folders`), never a half-written `root`."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    work = root.with_name(f".{root.name}.part-new-{os.getpid()}")   # mkdir, unlike mkdtemp, honours umask
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        write(work)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    if root.exists():
+        old = root.with_name(f".{root.name}.part-old-{os.getpid()}")
+        root.rename(old)
+        work.rename(root)
+        shutil.rmtree(old)
+    else:
+        work.rename(root)
