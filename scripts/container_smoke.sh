@@ -59,13 +59,21 @@ install_tools() {
   fi
 }
 
-# The builder stage (CUDA toolkit + torch) and the layers being committed need about 15 GB at the peak.
+# The builder stage (CUDA toolkit + torch) and the layers being committed need about 20 GB at the peak. Builder
+# stages of earlier builds stay behind as dangling images (7 GB each): they go first when space is short.
+free_gb() { df --output=avail -BG "$1" | tail -1 | tr -dc '0-9'; }
+
 check_free_space() {
-  local store need="${WILSS_SMOKE_MIN_FREE_GB:-15}" free
+  local store need="${WILSS_SMOKE_MIN_FREE_GB:-20}" free
   if [ "$ENGINE" = podman ]; then store="$(podman info --format '{{.Store.GraphRoot}}')"
   else store="$(docker info --format '{{.DockerRootDir}}')"; fi
   mkdir -p "$store"
-  free=$(df --output=avail -BG "$store" | tail -1 | tr -dc '0-9')
+  free=$(free_gb "$store")
+  if [ "$free" -lt "$need" ]; then
+    say "only ${free} GB free under $store: removing dangling images (old builder stages)"
+    "$ENGINE" image prune -f >/dev/null
+    free=$(free_gb "$store")
+  fi
   if [ "$free" -lt "$need" ]; then
     echo "container_smoke: only ${free} GB free under $store (container storage), the build needs about ${need} GB." \
       "Free space (e.g. '$ENGINE system prune -af') or set WILSS_SMOKE_MIN_FREE_GB." >&2
