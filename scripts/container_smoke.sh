@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the real docker/Dockerfile without a registry and run the demo chain inside the image (run as root).
 #
-#   sudo scripts/container_smoke.sh [--engine podman|docker] [--keep]
+#   sudo scripts/container_smoke.sh [--engine podman|docker] [--keep]   (--keep: leave the built images)
 #
 # nvidia/cuda images cannot be pulled here, so two stand-in bases are made locally and passed as the build
 # arguments BASE_DEVEL / BASE_RUNTIME: a debootstrap Debian rootfs (runtime: plus the CUDA runtime libraries;
@@ -84,6 +84,17 @@ check_free_space() {
 
 have_image() { "$ENGINE" image inspect "$1" >/dev/null 2>&1; }
 
+dangling_images() { "$ENGINE" images -q --no-trunc --filter dangling=true | sort -u; }
+
+# The builder stage stays behind as an untagged 7 GB image after every build: remove the ones this run made (and
+# the smoke image), so repeated runs do not fill the disk. Images that were dangling before are left alone.
+remove_build_leftovers() {
+  [ "$KEEP" = 1 ] && return
+  comm -13 <(echo "$DANGLING_BEFORE") <(dangling_images) | xargs -r "$ENGINE" rmi -f >/dev/null 2>&1 || true
+  if have_image "$IMAGE"; then "$ENGINE" rmi -f "$IMAGE" >/dev/null 2>&1 || true; fi
+  say "removed this run's images; $(free_gb "$WORK") GB free"
+}
+
 build_standins() {
   if ! have_image "$STANDIN_RUNTIME"; then
     say "debootstrap Debian bookworm (minbase)"
@@ -144,7 +155,8 @@ mkdir -p "$WORK"
 install_tools
 check_free_space
 build_standins
+DANGLING_BEFORE="$(dangling_images)"
+trap remove_build_leftovers EXIT
 build_image
 run_demo
-[ "$KEEP" = 1 ] || "$ENGINE" rmi "$IMAGE" >/dev/null
 say "container smoke test passed"

@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from wilss.atomic import atomic_write_bytes
+from wilss.data.tasks import get_task
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.web.caption_files import read_nouns
 from wilss.web.captions import read_captions_tsv
 from wilss.web.manifest import file_records, write_manifest
 from wilss.web.nouns import singular_nouns
-from wilss.data.tasks import get_task
 from wilss.web.vocabulary import CLASS_INDEX, CLASS_NAMES, DISPLAY_NAMES, RELEASED_WORDS, labels_of, read_class_file
 from wilss.web.wordnet import WordNet, load_wordnet, wordnet_root
 
