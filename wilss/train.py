@@ -35,6 +35,7 @@ from wilss.methods.supervised import SupervisedStep
 from wilss.methods.wilson import WilsonStep
 from wilss.metrics import markdown_table, summarize, write_results
 from wilss.models import build_model, build_norm
+from wilss.models.fold import fold_norms
 from wilss.models.localizer import build_localizer
 
 log = logging.getLogger("wilss")
@@ -130,6 +131,8 @@ def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, chan
     old_model = build_step_model(cfg, previous, dist, channels_last)
     old_model.load_state_dict(state)
     old_model.eval().requires_grad_(False)
+    if cfg.train.fold_frozen_norms:
+        fold_norms(old_model)
     precision = resolve_precision(cfg.train.precision, dist.device)
     if cfg.train.cast_frozen_model and precision in ("bf16", "fp16"):
         cast_weights(old_model, torch.bfloat16 if precision == "bf16" else torch.float16)
