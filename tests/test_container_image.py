@@ -1,7 +1,7 @@
 """The real image: `scripts/container_smoke.sh` builds docker/Dockerfile (against local stand-in bases, since no
-registry is reachable here) and runs the InPlace-ABN check and the demo chain inside it. About 10 minutes with a
-warm layer cache, longer without; needs root and about 20 GB of container storage, which a CI machine cannot be
-counted on to have (a run here filled the disk), so it is opt-in: WILSS_CONTAINER_TEST=1 pytest -m container."""
+registry is reachable here) and runs the InPlace-ABN check and the demo chain inside it. Six minutes here, so it
+runs with the suite (and in CI) wherever it can: it needs root and about 40 GB of free container storage (34 GB
+at the peak here). Without them it is skipped with the reason; WILSS_CONTAINER_TEST=0 skips it on purpose."""
 
 from __future__ import annotations
 
@@ -13,16 +13,18 @@ import pytest
 
 from conftest import REPO
 
+NO_SPACE = 75  # container_smoke.sh: not enough free space, nothing built
+
 
 @pytest.mark.container
-@pytest.mark.skipif(os.environ.get("WILSS_CONTAINER_TEST") != "1",
-                    reason="opt-in (about 20 GB of disk): WILSS_CONTAINER_TEST=1 pytest -m container")
+@pytest.mark.skipif(os.environ.get("WILSS_CONTAINER_TEST") == "0", reason="WILSS_CONTAINER_TEST=0")
+@pytest.mark.skipif(os.geteuid() != 0, reason="builds an image with podman: needs root (sudo pytest -m container)")
 def test_the_dockerfile_builds_and_the_demo_chain_runs_inside_the_image():
-    if os.geteuid() != 0:
-        pytest.fail("the container smoke test needs root (sudo WILSS_CONTAINER_TEST=1 pytest -m container)")
     result = subprocess.run(["bash", str(REPO / "scripts" / "container_smoke.sh"), "--engine", "podman"], cwd=REPO,
                             capture_output=True, text=True, timeout=2400)
     output = result.stdout + result.stderr
+    if result.returncode == NO_SPACE:
+        pytest.skip(output.strip().splitlines()[-1])
     assert result.returncode == 0, output[-5000:]
     assert "compiler in the runtime stage: none" in output
     assert "inplace_abn kernels compiled with CUDA 13.0" in output, output[-5000:]
