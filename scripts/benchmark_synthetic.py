@@ -156,9 +156,19 @@ def benchmark_web(base: list[str], out: Path, sources: int) -> dict:
                                        replay_dir)
     with_replay = run([*wilson_args, f"run_dir={replay_dir}", "replay.enabled=true", f"replay.path={replay}",
                        f"replay.num={REPLAY_NUM}"])
+    # Half of every replay batch is replay, so the replay run takes twice WILSON's iterations for the same passes
+    # over the step's images: the control gets as many iterations by training twice the epochs.
+    train_cfg = load_config(wilson_args)
+    longer = [*wilson_args, f"train.epochs_incremental={2 * train_cfg.train.epochs_incremental}",
+              f"method.pseudo_ep={2 * train_cfg.method.pseudo_ep}"]
+    control_dir = root / "wilson-2x-epochs"
+    control = recorded_or_run([*longer, f"run_dir={control_dir}"], control_dir, 1)
     pipeline["web_image_size"] = dataset.generate.size
-    return {"step0": step0, "wilson": wilson, "wilson_replay": with_replay, "replay": pipeline,
-            "replay_num": REPLAY_NUM, "training_seconds": logged_seconds(replay_dir / "step1" / "train.log")}
+    iterations = {name: logged_iterations(d / "step1" / "train.log")
+                  for name, d in (("wilson", dirs["wilson"]), ("wilson_2x", control_dir), ("wilson_replay", replay_dir))}
+    return {"step0": step0, "wilson": wilson, "wilson_2x": control, "wilson_replay": with_replay,
+            "replay": pipeline, "replay_num": REPLAY_NUM, "iterations": iterations,
+            "training_seconds": logged_seconds(replay_dir / "step1" / "train.log")}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -195,6 +205,12 @@ def run_seconds(out: Path) -> dict:
         for name, d in table1_run_dirs(out, task, overlap).items():
             times[name] = by_dir[d] = logged_seconds(d / ("step0" if name == "base" else "step1") / "train.log")
     return {"per_run": per_run, "total": sum(by_dir.values())}
+
+
+def logged_iterations(train_log: Path) -> int:
+    """Training iterations of a run, from the first line that states its epochs."""
+    found = re.search(r"(\d+) iterations per epoch, (\d+) epochs", train_log.read_text())
+    return int(found[1]) * int(found[2])
 
 
 def pct(value: float | None) -> str:
@@ -261,11 +277,15 @@ def render_table1(results: dict, seconds: dict) -> list[str]:
 
 
 def render_web(web: dict) -> list[str]:
-    rows = [("step 0 (before step 1)", web["step0"]), ("WILSON", web["wilson"]),
-            (f"WILSON + replay (replay.num={web['replay_num']})", web["wilson_replay"])]
-    table = ["| method | old 1-15 | new 16-20 | all |", "|---|---|---|---|"]
-    table += [f"| {name} | {pct(r['miou_old'])} | {pct(r['miou_new'])} | {pct(r['miou_all'])} |" for name, r in rows]
-    replay, gain = web["replay"], web["wilson_replay"]["miou_old"] - web["wilson"]["miou_old"]
+    its = web["iterations"]
+    rows = [("step 0 (before step 1)", web["step0"], "–"), ("WILSON", web["wilson"], its["wilson"]),
+            ("WILSON, twice the epochs (control)", web["wilson_2x"], its["wilson_2x"]),
+            (f"WILSON + replay (replay.num={web['replay_num']})", web["wilson_replay"], its["wilson_replay"])]
+    table = ["| method | iterations | old 1-15 | new 16-20 | all |", "|---|---|---|---|---|"]
+    table += [f"| {name} | {n} | {pct(r['miou_old'])} | {pct(r['miou_new'])} | {pct(r['miou_all'])} |"
+              for name, r, n in rows]
+    replay, old_replay = web["replay"], web["wilson_replay"]["miou_old"]
+    gain, gain_2x = old_replay - web["wilson"]["miou_old"], old_replay - web["wilson_2x"]["miou_old"]
     stages = " + ".join(f"{stage} {seconds:.0f} s" for stage, seconds in replay["seconds"].items())
     return [
         "## Web-WILSS: caption-driven replay, 15-5 overlap",
@@ -275,12 +295,14 @@ def render_web(web: dict) -> list[str]:
         f"{replay['web_image_size']} px), `python -m wilss.web captions` (file backend), "
         "`select-replay --mode semantic`, `pseudo-label` with the step-0 model, then WILSON's step 1 with "
         f"`replay.enabled=true replay.num={web['replay_num']}`, everything else as the WILSON run: every batch is "
-        "half replay, and an epoch keeps WILSON's number of iterations (`replay.epoch_length=step_data`), so the "
-        "run sees half as many new-class images. mIoU % on the synthetic val set.",
+        "half replay, and an epoch is one pass of the step's own images (`replay.epoch_length=step_images`), so "
+        "the run has about twice WILSON's iterations. The control trains WILSON for twice the epochs (and twice "
+        "`pseudo_ep`), as many iterations without replay. mIoU % on the synthetic val set.",
         "",
         *table,
         "",
-        f"Old-class mIoU of WILSON + replay minus WILSON: {100 * gain:+.1f} points.",
+        f"Old-class mIoU of WILSON + replay minus WILSON: {100 * gain:+.1f} points; minus the control with as many "
+        f"iterations: {100 * gain_2x:+.1f} points.",
         "",
         f"Replay set: {replay['labelled']} pseudo-labelled web images, selected from {replay['candidates']} "
         f"candidates of {replay['sources']} sources; {100 * replay['selected_showing_a_source_class']:.0f} % of "

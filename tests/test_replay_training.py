@@ -185,18 +185,28 @@ def stream_cfg(tmp_path, *overrides):
     return load_config([*TINY, f"output_root={tmp_path / 'out'}", *overrides])
 
 
-def test_replay_does_not_change_the_epoch_length(tmp_path):
-    replay = write_replay(tmp_path / "replay", {f"{k:04d}": [[1 + k % 15]] * 3 for k in range(40)})
+def epoch_lengths(tmp_path, folders: int) -> tuple[int, dict[str, int]]:
+    """Iterations per epoch of a step-1 stream (8-image batches: 4 new-class + 4 replay with replay, 3 replay
+    images per folder) per `replay.epoch_length`, and the number of the step's own images."""
+    replay = write_replay(tmp_path / f"replay{folders}", {f"{k:04d}": [[1 + k % 15]] * 3 for k in range(folders)})
     lengths = {}
-    for mode in ("off", "step_data", "released"):
+    for mode in ("off", "step_images", "step_data", "released"):
         extra = [] if mode == "off" else ["replay.enabled=true", f"replay.path={replay}",
                                           f"replay.epoch_length={mode}", "replay.num=3"]
         cfg = stream_cfg(tmp_path, "step=1", *extra)
         dataset, sampler = build_training_stream(cfg, task_of(cfg), True, 0, 1)
         lengths[mode] = sampler.batches_per_epoch()
-    new_images = len(dataset) - 120
-    assert lengths["off"] == lengths["step_data"] == new_images // 8
-    assert lengths["released"] == -(-120 // 4) > lengths["off"]  # the released epoch: every replay image once
+    return len(dataset) - 3 * folders, lengths
+
+
+def test_epoch_length_with_replay_follows_its_definition(tmp_path):
+    new_images, lengths = epoch_lengths(tmp_path, folders=40)  # 120 replay images: the larger set
+    assert new_images < 120
+    assert lengths["off"] == lengths["step_data"] == new_images // 8  # the iterations of the run without replay
+    assert lengths["step_images"] == -(-new_images // 4) > lengths["off"]  # each of the step's images once
+    assert lengths["released"] == -(-120 // 4) > lengths["step_images"]  # grows with the replay set
+    new_images, lengths = epoch_lengths(tmp_path, folders=2)  # 6 replay images: the smaller set
+    assert lengths["step_images"] == lengths["released"] == -(-new_images // 4)
 
 
 def test_weak_step_images_carry_no_mask_and_keep_the_augmentation_they_had_with_it(tmp_path):
@@ -343,7 +353,7 @@ def test_web_new_class_step_with_replay_trains_through_the_command(step0, tmp_pa
                            f"web.captions={captions}", "replay.enabled=true", f"replay.path={replay}"), cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "web selection" in result.stdout and "no image of ['pottedplant', 'sofa', 'train']" in result.stdout
-    assert "1 iterations per epoch" in result.stdout  # 4 web images // batch 4
+    assert "2 iterations per epoch" in result.stdout  # each of the 4 web images once, 2 per half-replay batch
     summary = json.loads((tmp_path / "run" / "step1" / "results.json").read_text())["sets"]["val"]
     assert summary["miou_new"] is not None
 

@@ -23,7 +23,7 @@ from wilss.data.web import build_web_dataset
 from wilss.errors import WilssError
 
 log = logging.getLogger("wilss")
-EPOCH_LENGTHS = ("step_data", "released")
+EPOCH_LENGTHS = ("step_images", "step_data", "released")
 
 IDENTITY = np.arange(256, dtype=np.uint8)
 
@@ -132,14 +132,18 @@ def replay_batch_split(local_batch: int, ratio: float) -> tuple[int, int]:
 def replay_epoch_size(sizes: tuple[int, int], split: tuple[int, int], world_size: int, epoch_length: str) -> int:
     """The number of samples an epoch counts (iterations per epoch = this // global batch).
 
-    `step_data`: the new-class data's size, so the iterations per epoch — hence max_iters and the constant-lr
-    phase of `pseudo_ep` epochs — are those of the same run without replay; each stream continues across epoch
-    boundaries. `released`: enough iterations for one pass of the larger set at its share of the batch, so the
-    epoch grows with the replay set, as in the released sampler (§9.3, §12.2.13)."""
+    `step_images`: one pass of the step's own images at their share of the batch, so every image of the step
+    is seen once per epoch, as without replay, and the epoch does not depend on the replay set's size (the
+    iterations grow by 1 / (1 − replay.ratio)). `step_data`: the iterations per epoch — hence max_iters and the
+    constant-lr phase of `pseudo_ep` epochs — of the same run without replay, so it sees fewer of the step's
+    images. `released`: one pass of the larger set, so the epoch grows with the replay set, as in the released
+    sampler (§9.3, §12.2.13); equal to `step_images` while the replay set is the smaller one. Each stream
+    continues across epoch boundaries."""
     if epoch_length == "step_data":
         return sizes[0]
-    if epoch_length == "released":
-        passes = max(-(-size // (count * world_size)) for size, count in zip(sizes, split))
+    if epoch_length in ("step_images", "released"):
+        counted = zip(sizes, split) if epoch_length == "released" else [(sizes[0], split[0])]
+        passes = max(-(-size // (count * world_size)) for size, count in counted)
         return passes * sum(split) * world_size
     raise WilssError(f"replay.epoch_length={epoch_length}: choose one of {EPOCH_LENGTHS}.")
 
