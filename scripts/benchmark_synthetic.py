@@ -50,6 +50,10 @@ def setting_dir(out: Path, task: str, overlap: bool) -> Path:
     return out / f"{task}{'-ov' if overlap else ''}"
 
 
+def setting_label(task: str, overlap: bool) -> str:
+    return f"{task} {'O' if overlap else 'D'}"
+
+
 def setting_overrides(base: list[str], task: str, overlap: bool) -> list[str]:
     return [*base, f"task={task}", f"overlap={str(overlap).lower()}"]
 
@@ -201,7 +205,7 @@ def run_seconds(out: Path) -> dict:
     (the joint run shared by D and O counted once)."""
     per_run, by_dir = {}, {}
     for task, overlap in SETTINGS:
-        times = per_run[f"{task}{' O' if overlap else ' D'}"] = {}
+        times = per_run[setting_label(task, overlap)] = {}
         for name, d in table1_run_dirs(out, task, overlap).items():
             times[name] = by_dir[d] = logged_seconds(d / ("step0" if name == "base" else "step1") / "train.log")
     return {"per_run": per_run, "total": sum(by_dir.values())}
@@ -350,7 +354,7 @@ def main() -> None:
     summary: dict = {}
     try:
         if "table1" in parts:
-            results = {f"{task}{' O' if overlap else ' D'}": benchmark_setting(base, args.out, task, overlap)
+            results = {setting_label(task, overlap): benchmark_setting(base, args.out, task, overlap)
                        for task, overlap in SETTINGS}
             summary["table1"] = {"results": results, "ratios": {s: ratios(r) for s, r in results.items()},
                                  "seconds": run_seconds(args.out)}

@@ -141,10 +141,11 @@ def replay_epoch_size(sizes: tuple[int, int], split: tuple[int, int], world_size
     continues across epoch boundaries."""
     if epoch_length == "step_data":
         return sizes[0]
-    if epoch_length in ("step_images", "released"):
-        counted = zip(sizes, split) if epoch_length == "released" else [(sizes[0], split[0])]
-        passes = max(-(-size // (count * world_size)) for size, count in counted)
-        return passes * sum(split) * world_size
+    passes_of = [-(-size // (count * world_size)) for size, count in zip(sizes, split)]  # batches per pass
+    if epoch_length == "step_images":
+        return passes_of[0] * sum(split) * world_size
+    if epoch_length == "released":
+        return max(passes_of) * sum(split) * world_size
     raise WilssError(f"replay.epoch_length={epoch_length}: choose one of {EPOCH_LENGTHS}.")
 
 
