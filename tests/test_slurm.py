@@ -228,6 +228,36 @@ def test_a_failing_step0_cancels_step1_and_the_commands_say_so(slurm_cluster, tm
     assert "submitted as job" not in again.stdout
 
 
+@pytest.mark.slurm
+def test_resubmit_failed_runs_the_failed_chain_again_once_the_input_is_fixed(slurm_cluster, shared_data, tmp_path):
+    run = tmp_path / "run"
+    broken = submit("dataset=voc", f"dataset.root={tmp_path / 'missing'}", *CPU_JOB, f"run_dir={run}")
+    failed = job_ids_of(broken.stdout)
+    assert wait_for_jobs(failed) == {failed[0]: "FAILED", failed[1]: "CANCELLED"}
+    fixed = submit(*TINY, *shared_data, "train.batch_size=8", "train.epochs_base=1", "train.epochs_incremental=1",
+                   f"run_dir={run}", "launch.resubmit_failed=true")
+    assert fixed.returncode == 0 and fixed.stdout.count("submitted as job") == 2, fixed.stdout
+    resubmitted = job_ids_of(fixed.stdout)
+    assert wait_for_jobs(resubmitted) == {job: "COMPLETED" for job in resubmitted}
+    assert [manifest(run, step)["job_ids"] for step in (0, 1)] == [[old, new] for old, new in zip(failed, resubmitted)]
+
+
+@pytest.mark.slurm
+def test_requeue_cap_fails_the_step_with_the_reason_and_a_resubmit_resumes_it(slurm_cluster, shared_data, tmp_path):
+    run = tmp_path / "run"
+    result = submit(*RESUMABLE, *shared_data, f"run_dir={run}", "launch.timeout_min=2", "launch.signal_delay_s=75",
+                    "launch.max_requeues=0")
+    step0, step1 = job_ids_of(result.stdout)
+    assert wait_for_jobs([step0, step1]) == {step0: "FAILED", step1: "CANCELLED"}
+    assert manifest(run, 0)["state"] == "failed" and "requeue cap reached" in manifest(run, 0)["reason"]
+    assert manifest(run, 0)["restarts"] == 0
+    assert "launch.max_requeues=0: not requeueing" in (run / "step0" / "train.log").read_text()
+    again = submit(*RESUMABLE, *shared_data, f"run_dir={run}", "launch.resubmit_failed=true")
+    resubmitted = job_ids_of(again.stdout)
+    assert wait_for_jobs(resubmitted) == {job: "COMPLETED" for job in resubmitted}
+    assert "resumed from" in (run / "step0" / "train.log").read_text()  # the work done before the cap is kept
+
+
 def test_local_cluster_runs_the_same_chain_with_two_processes_and_skips_it_when_finished(tmp_path, shared_data):
     """The workstation path (`cluster=local`): submitit's local executor, no Slurm involved."""
     run = tmp_path / "run"

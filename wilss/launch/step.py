@@ -66,9 +66,11 @@ def after_interruption(stopped: TrainingInterrupted, directory, job_id: str | No
         return
     if restarts >= max_requeues:
         update_manifest(directory, state="failed", reason=f"{stopped.reason}; requeue cap reached")
-        raise WilssError(f"step stopped ({stopped.reason}) after {restarts} restarts, the cap "
-                         f"launch.max_requeues={max_requeues}: not requeueing. Raise the cap or the time limit, "
-                         "then submit again to resume from the checkpoint.")
+        message = (f"step stopped ({stopped.reason}) after {restarts} restarts, the cap "
+                   f"launch.max_requeues={max_requeues}: not requeueing. Raise the cap or the time limit, "
+                   "then submit again with launch.resubmit_failed=true to resume from the checkpoint.")
+        log.error(message)  # in train.log too, where the user follows the step
+        raise WilssError(message)
     slurm.requeue(job_id)
     update_manifest(directory, state="requeued", reason=stopped.reason)
     log.warning("requeued job %s (%s); it will resume from the checkpoint", job_id, stopped.reason)
