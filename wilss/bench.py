@@ -30,8 +30,8 @@ import torch
 
 PATHS = {"fast": ["train.precision=auto", "train.channels_last=true"],
          "eager": ["train.precision=fp32", "train.channels_last=false", "optim.fused=false",
-                   "train.cast_frozen_model=false", "train.fold_frozen_norms=false",
-                   "train.inference_mode=false"]}
+                   "train.cast_frozen_model=false", "train.fold_frozen_norms=false", "train.prepack_frozen_model=false",
+                   "train.trim_padding_taps=false", "train.inference_mode=false"]}
 PARTS = ("train0", "train1", "data", "eval", "checkpoint", "resume")
 
 

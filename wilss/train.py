@@ -35,6 +35,7 @@ from wilss.methods.supervised import SupervisedStep
 from wilss.methods.wilson import WilsonStep
 from wilss.metrics import markdown_table, summarize, write_results
 from wilss.models import build_model, build_norm
+from wilss.models import prepack
 from wilss.models.fold import fold_norms
 from wilss.models.localizer import build_localizer
 
@@ -73,7 +74,7 @@ def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.
         sync_bn=model_cfg.sync_bn and dist.world_size > 1,
         pretrained=model_cfg.pretrained if fully_supervised(cfg) else None,
         pretrained_md5=model_cfg.pretrained_md5, pretrained_trusted=model_cfg.pretrained_trusted,
-        pooling_size=cfg.dataset.crop_size // model_cfg.output_stride,
+        pooling_size=cfg.dataset.crop_size // model_cfg.output_stride, trim_padding_taps=cfg.train.trim_padding_taps,
     ).to(dist.device)
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
@@ -136,6 +137,8 @@ def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, chan
     precision = resolve_precision(cfg.train.precision, dist.device)
     if cfg.train.cast_frozen_model and precision in ("bf16", "fp16"):
         cast_weights(old_model, torch.bfloat16 if precision == "bf16" else torch.float16)
+    if cfg.train.prepack_frozen_model and prepack.available(dist.device):
+        prepack.prepack_convs(old_model)
     return old_model
 
 

@@ -30,10 +30,12 @@ def build_model(
     pooling_size: int | None = None,
     pretrained_md5: str | None = None,
     pretrained_trusted: bool = False,
+    trim_padding_taps: bool = False,
 ) -> IncrementalSegmentationModel:
     """Build the model of `model.*` (configs/model/*.yaml); with `pretrained`, the body gets ImageNet weights first.
 
     `pooling_size`: eval-mode pooling window of the head in feature pixels (crop_size // output_stride); None = global.
+    `trim_padding_taps`: the head's atrous convs skip the taps that only see padding (`wilss.models.atrous`).
     With `norm="inplace_abn"` and `sync_bn`, call this after `init_process_group` (see `build_norm`).
     """
     norm_act = build_norm(norm, sync_bn)
@@ -52,5 +54,6 @@ def build_model(
         raise WilssError(f"model.backbone={backbone!r} is not a known backbone; valid: {', '.join(BACKBONES)}.")
     if pretrained is not None:
         load_imagenet_weights(body, pretrained, pretrained_md5, trusted=pretrained_trusted)
-    head = DeeplabV3(body.out_channels, norm_act, output_stride, pooling_size=pooling_size)
+    head = DeeplabV3(body.out_channels, norm_act, output_stride, pooling_size=pooling_size,
+                     trim_padding_taps=trim_padding_taps)
     return IncrementalSegmentationModel(body, head, classes_per_step)

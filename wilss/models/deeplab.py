@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wilss.models.atrous import AtrousConv2d
 from wilss.models.norm import NormAct
 
 # output stride -> dilations of the three 3×3 branches ((12, 24, 32) at OS 8 as in the original, not 36)
@@ -16,11 +17,12 @@ class DeeplabV3(nn.Module):
     """ASPP (1×1 + three dilated 3×3) → norm → 1×1, plus an image-pooling branch that is *added*, then a final norm.
 
     `pooling_size`: eval-mode pooling window in feature pixels (crop // output_stride, clipped to the feature size);
-    None = always global pooling. In training the pooling is always global.
+    None = always global pooling. In training the pooling is always global. `trim_padding_taps`: see
+    `wilss.models.atrous`.
     """
 
     def __init__(self, in_channels: int, norm_act: NormAct, output_stride: int = 16, hidden_channels: int = 256,
-                 out_channels: int = 256, pooling_size: int | None = None) -> None:
+                 out_channels: int = 256, pooling_size: int | None = None, trim_padding_taps: bool = False) -> None:
         super().__init__()
         if output_stride not in HEAD_DILATIONS:
             raise ValueError(f"output_stride must be one of {sorted(HEAD_DILATIONS)}, got {output_stride}")
@@ -28,8 +30,8 @@ class DeeplabV3(nn.Module):
         self.out_channels = out_channels
         self.map_convs = nn.ModuleList(
             [nn.Conv2d(in_channels, hidden_channels, 1, bias=False)]
-            + [nn.Conv2d(in_channels, hidden_channels, 3, padding=d, dilation=d, bias=False)
-               for d in HEAD_DILATIONS[output_stride]]
+            + [AtrousConv2d(in_channels, hidden_channels, 3, padding=d, dilation=d, bias=False,
+                            trim_padding_taps=trim_padding_taps) for d in HEAD_DILATIONS[output_stride]]
         )
         self.map_bn = norm_act(hidden_channels * 4)
         self.global_pooling_conv = nn.Conv2d(in_channels, hidden_channels, 1, bias=False)

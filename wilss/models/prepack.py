@@ -1,0 +1,78 @@
+"""Pre-packed oneDNN convolutions for a frozen model on the CPU (`train.prepack_frozen_model`).
+
+PyTorch's CPU convolution passes its weight to oneDNN in PyTorch's layout, and oneDNN reorders it into its own
+blocked layout on every call (a tenth of a WILSON step-1 iteration at crop 256 is such reorders). A model that never
+trains again (WILSON's old model, after `fold_norms` and `cast_weights`) can keep each weight in oneDNN's layout,
+packed once per input shape, and have the leaky-ReLU that follows a conv computed inside the conv.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from wilss.models.atrous import trim_padding_taps
+
+
+def available(device: torch.device) -> bool:
+    return device.type == "cpu" and torch.backends.mkldnn.is_available()
+
+
+class PackedConv2d(nn.Module):
+    """A frozen Conv2d (optionally with its following leaky-ReLU) as one oneDNN call on a pre-packed weight. The
+    packing depends on the input shape (oneDNN picks its kernel for it): it is redone only when the shape changes.
+    Inference only: it records no autograd."""
+
+    def __init__(self, conv: nn.Conv2d, leaky_relu_slope: float | None = None) -> None:
+        super().__init__()
+        if isinstance(conv.padding, str) or conv.padding_mode != "zeros":
+            raise ValueError(f"cannot pack {conv}: only explicit zero padding is supported")
+        self.weight = conv.weight.detach()
+        self.bias = None if conv.bias is None else conv.bias.detach()
+        self.stride, self.padding, self.dilation = list(conv.stride), list(conv.padding), list(conv.dilation)
+        self.groups = conv.groups
+        self.trim = bool(getattr(conv, "trim_padding_taps", False))
+        self.activation = ("leaky_relu", [leaky_relu_slope]) if leaky_relu_slope is not None else ("none", [])
+        self._packed_for: torch.Size | None = None
+        self._packed: tuple = ()
+
+    def _pack(self, shape: torch.Size) -> None:
+        weight, padding, dilation = self.weight, self.padding, self.dilation
+        if self.trim:
+            weight, padding, dilation = trim_padding_taps(weight, padding, dilation, shape[-2:])
+        packed = torch.ops.mkldnn._reorder_convolution_weight(weight, padding, self.stride, dilation, self.groups,
+                                                               list(shape))
+        self._packed, self._packed_for = (packed, padding, dilation), shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.weight.dtype)  # autocast does not know this op: the input takes the weights' dtype
+        if x.shape != self._packed_for:
+            self._pack(x.shape)
+        packed, padding, dilation = self._packed
+        return torch.ops.mkldnn._convolution_pointwise(x, packed, self.bias, padding, self.stride, dilation,
+                                                       self.groups, *self.activation, "")
+
+    def extra_repr(self) -> str:
+        return f"weight={tuple(self.weight.shape)}, {self.weight.dtype}, activation={self.activation[0]}"
+
+
+def prepack_convs(model: nn.Module) -> int:
+    """Replace every Conv2d of a frozen model by a PackedConv2d; a leaky-ReLU module that directly follows a conv in
+    an `nn.Sequential` (what `fold_norms` leaves) moves into it. Returns the number of packed convs."""
+    if model.training or any(p.requires_grad for p in model.parameters()):
+        raise ValueError("prepack_convs needs a frozen model (eval mode, no parameter requiring grad)")
+    packed = 0
+    for sequential in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        names = list(sequential._modules)
+        for first, second in zip(names, names[1:]):
+            conv, activation = sequential._modules[first], sequential._modules[second]
+            if isinstance(conv, nn.Conv2d) and isinstance(activation, nn.LeakyReLU):
+                sequential._modules[first] = PackedConv2d(conv, activation.negative_slope)
+                sequential._modules[second] = nn.Identity()
+                packed += 1
+    for parent in list(model.modules()):
+        for name, child in list(parent._modules.items()):
+            if isinstance(child, nn.Conv2d):
+                parent._modules[name] = PackedConv2d(child)
+                packed += 1
+    return packed
