@@ -8,10 +8,12 @@ the activations fewer per pair. Only for a model that never trains again (WILSON
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
-from wilss.models.norm import ABN
+from wilss.models.norm import ABN, is_norm_act
 
 
 def _activation(norm: nn.Module) -> nn.Module:
@@ -19,10 +21,20 @@ def _activation(norm: nn.Module) -> nn.Module:
     return nn.LeakyReLU(slope, inplace=True) if norm.activation == "leaky_relu" else nn.Identity()
 
 
-def _is_norm(module: nn.Module) -> bool:
-    """Our ABN or inplace_abn's layers (same parametrisation), with an activation that survives folding."""
-    return (isinstance(module, ABN) or type(module).__module__.startswith("inplace_abn")) and \
-        module.activation in ("leaky_relu", "identity")
+def _is_foldable_norm(module: nn.Module) -> bool:
+    """A norm layer with an activation that survives folding."""
+    return is_norm_act(module) and module.activation in ("leaky_relu", "identity")
+
+
+def conv_pairs(model: nn.Module, follower: Callable[[nn.Module], bool]) -> list[tuple[nn.Sequential, str, str]]:
+    """(sequential, conv name, follower name) for every Conv2d directly followed, inside an `nn.Sequential`, by a
+    module for which `follower` holds."""
+    pairs = []
+    for sequential in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        names = list(sequential._modules)
+        pairs += [(sequential, first, second) for first, second in zip(names, names[1:])
+                  if isinstance(sequential._modules[first], nn.Conv2d) and follower(sequential._modules[second])]
+    return pairs
 
 
 @torch.no_grad()
@@ -41,13 +53,8 @@ def fold_norms(model: nn.Module) -> int:
     a model in eval mode, before casting its weights: the fold is computed in the weights' own precision."""
     if model.training:
         raise ValueError("fold_norms needs a model in eval mode: training-mode norms use batch statistics")
-    folded = 0
-    for sequential in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
-        names = list(sequential._modules)
-        for first, second in zip(names, names[1:]):
-            conv, norm = sequential._modules[first], sequential._modules[second]
-            if isinstance(conv, nn.Conv2d) and _is_norm(norm):
-                _fold_pair(conv, norm)
-                sequential._modules[second] = _activation(norm)
-                folded += 1
-    return folded
+    pairs = conv_pairs(model, _is_foldable_norm)
+    for sequential, conv, norm in pairs:
+        _fold_pair(sequential._modules[conv], sequential._modules[norm])
+        sequential._modules[norm] = _activation(sequential._modules[norm])
+    return len(pairs)

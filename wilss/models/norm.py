@@ -8,6 +8,7 @@ checkpoint written by one loads into the other.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -146,6 +147,13 @@ def _cpu_sync_batch_norm(
     shape = [1, channels] + [1] * (x.dim() - 2)
     gain = weight * torch.rsqrt(var + eps)
     return ((xf - mean.view(shape)) * gain.view(shape) + bias.view(shape)).to(x.dtype)
+
+
+def is_norm_act(module: nn.Module) -> bool:
+    """A norm layer of either kind: our ABN, or the compiled extension's InPlaceABN(Sync), which share the
+    parametrisation (|γ| + ε scale) and the `activation` attribute."""
+    inplace_abn = sys.modules.get("inplace_abn")  # imported by build_norm when such layers exist
+    return isinstance(module, ABN) or (inplace_abn is not None and isinstance(module, inplace_abn.ABN))
 
 
 def build_norm(kind: str, sync: bool) -> NormAct:

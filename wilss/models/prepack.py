@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from wilss.models.atrous import trim_padding_taps
+from wilss.models.fold import conv_pairs
 
 
 def available(device: torch.device) -> bool:
@@ -61,15 +62,12 @@ def prepack_convs(model: nn.Module) -> int:
     an `nn.Sequential` (what `fold_norms` leaves) moves into it. Returns the number of packed convs."""
     if model.training or any(p.requires_grad for p in model.parameters()):
         raise ValueError("prepack_convs needs a frozen model (eval mode, no parameter requiring grad)")
-    packed = 0
-    for sequential in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
-        names = list(sequential._modules)
-        for first, second in zip(names, names[1:]):
-            conv, activation = sequential._modules[first], sequential._modules[second]
-            if isinstance(conv, nn.Conv2d) and isinstance(activation, nn.LeakyReLU):
-                sequential._modules[first] = PackedConv2d(conv, activation.negative_slope)
-                sequential._modules[second] = nn.Identity()
-                packed += 1
+    pairs = conv_pairs(model, lambda module: isinstance(module, nn.LeakyReLU))
+    for sequential, conv, activation in pairs:
+        slope = sequential._modules[activation].negative_slope
+        sequential._modules[conv] = PackedConv2d(sequential._modules[conv], slope)
+        sequential._modules[activation] = nn.Identity()
+    packed = len(pairs)
     for parent in list(model.modules()):
         for name, child in list(parent._modules.items()):
             if isinstance(child, nn.Conv2d):
