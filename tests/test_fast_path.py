@@ -11,6 +11,8 @@ import torch
 from wilss import distributed
 from wilss.bench import PATHS, build_trainer, make_step0_checkpoint
 from wilss.config import load_config
+from wilss.models.atrous import AtrousConv2d
+from wilss.models.prepack import PackedConv2d
 
 ITERATIONS = 3
 
@@ -45,3 +47,17 @@ def test_fast_and_eager_paths_give_the_same_losses(tmp_path, step):
             assert f[name] == pytest.approx(e[name], rel=0.05, abs=2e-3), (iteration, name, e[name], f[name])
     assert eager != fast, "the two paths must really differ in arithmetic (fp32 vs bf16)"
     assert torch.get_default_dtype() == torch.float32
+
+
+def test_the_fast_path_packs_the_old_model_and_trims_atrous_taps_and_the_eager_path_does_neither(tmp_path):
+    common = base(tmp_path)
+    step1 = ["step=1", f"step_ckpt={make_step0_checkpoint(common, tmp_path)}"]
+    for path, switched_on in (("fast", True), ("eager", False)):
+        trainer, _ = build_trainer(load_config([*common, *PATHS[path], *step1]))
+        method = trainer.method
+        packed = [m for m in method.old_model.modules() if isinstance(m, PackedConv2d)]
+        assert bool(packed) == switched_on
+        assert all(isinstance(m, PackedConv2d) and m.trim for m in method.old_model.head.map_convs[1:]) == switched_on
+        atrous = [m for m in method.model.modules() if isinstance(m, AtrousConv2d)]
+        assert len(atrous) == 3 and all(m.trim_padding_taps == switched_on for m in atrous)
+    distributed.shutdown()

@@ -34,8 +34,7 @@ from wilss.data.tasks import get_task
 from wilss.methods.supervised import SupervisedStep
 from wilss.methods.wilson import WilsonStep
 from wilss.metrics import markdown_table, summarize, write_results
-from wilss.models import build_model, build_norm
-from wilss.models import prepack
+from wilss.models import build_model, build_norm, prepack
 from wilss.models.fold import fold_norms
 from wilss.models.localizer import build_localizer
 

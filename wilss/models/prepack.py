@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wilss.models.atrous import trim_padding_taps
+from wilss.models.atrous import AtrousConv2d, trim_padding_taps
 from wilss.models.fold import conv_pairs
 
 
@@ -32,7 +32,7 @@ class PackedConv2d(nn.Module):
         self.bias = None if conv.bias is None else conv.bias.detach()
         self.stride, self.padding, self.dilation = list(conv.stride), list(conv.padding), list(conv.dilation)
         self.groups = conv.groups
-        self.trim = bool(getattr(conv, "trim_padding_taps", False))
+        self.trim = isinstance(conv, AtrousConv2d) and conv.trim_padding_taps
         self.activation = ("leaky_relu", [leaky_relu_slope]) if leaky_relu_slope is not None else ("none", [])
         self._packed_for: torch.Size | None = None
         self._packed: tuple = ()
