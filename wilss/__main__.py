@@ -1,16 +1,47 @@
-"""`python -m wilss`: what the kit offers (the container image's default command)."""
+"""`wilss COMMAND [args]` (or `python -m wilss COMMAND`): one console script for every entry point of the kit.
 
-COMMANDS = """wilss: weakly-supervised incremental semantic segmentation (WILSON, Web-WILSS).
-
-  python -m wilss.chain   [overrides]   train every step of a task here, then print the paper's table
-  python -m wilss.train   [overrides]   train one step (torchrun for several GPUs)
-  python -m wilss.submit  [overrides]   queue the chain on Slurm (cluster=slurm) or run it here (cluster=local)
-  python -m wilss.status  RUN_DIR       one line per step: job, restarts, progress, metrics, checkpoint
-  python -m wilss.doctor  [--inplace-abn]  torch, CUDA, GPUs and the InPlace-ABN build
-
-Try: python -m wilss.chain experiment=demo      (synthetic data, CPU, a few minutes)
-Every command takes -h. Overrides are Hydra's key=value; see README.md.
+Each command is the `module:function` that `python -m <module>` also runs, imported only when chosen, so
+`wilss --help` and the light commands never load torch.
 """
 
+from __future__ import annotations
+
+import importlib
+import sys
+
+# command -> (module, entry function taking argv, one-line summary); the order is the order of `wilss --help`.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "chain": ("wilss.chain", "cli", "train every step of a task here, then print the paper's table"),
+    "train": ("wilss.train", "cli", "train one step (torchrun for several GPUs)"),
+    "submit": ("wilss.submit", "cli", "queue the chain on Slurm (cluster=slurm) or run it here (cluster=local)"),
+    "status": ("wilss.status", "cli", "one line per step: job, restarts, progress, metrics, checkpoint"),
+    "doctor": ("wilss.doctor", "main", "check the environment (torch, CUDA, InPlace-ABN) before a run"),
+    "web": ("wilss.web.__main__", "main", "Web-WILSS data preparation (captions, select-replay, ...)"),
+    "bench": ("wilss.bench", "main", "time the fast path against the eager fp32 path, side by side"),
+    "synthetic": ("wilss.data.synthetic", "main", "draw the synthetic dataset in the VOC layout"),
+    "synthetic-web": ("wilss.data.synthetic_web", "main", "draw synthetic web images for Web-WILSS"),
+}
+
+USAGE = "usage: wilss COMMAND [args]   (wilss COMMAND --help for its own options)\n\n" + "\n".join(
+    f"  {name:<14} {summary}" for name, (_, _, summary) in COMMANDS.items()) + """
+
+Try: wilss chain experiment=demo      (synthetic data, CPU, a few minutes)
+Overrides are Hydra's key=value (group=option chooses a config file); see README.md."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    if args[0] not in COMMANDS:
+        print(f"wilss: unknown command '{args[0]}'\n\n{USAGE}", file=sys.stderr)
+        return 2
+    module, function, _ = COMMANDS[args[0]]
+    sys.argv = [f"wilss {args[0]}", *args[1:]]  # argparse-based commands name themselves from argv[0]
+    result = getattr(importlib.import_module(module), function)(args[1:])
+    return result if isinstance(result, int) else 0
+
+
 if __name__ == "__main__":
-    print(COMMANDS)
+    sys.exit(main())

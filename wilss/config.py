@@ -1,6 +1,6 @@
 """Compose, check and resolve the configuration of one step.
 
-The Hydra compose API builds the config from `configs/` and command-line overrides; `validate` checks the
+The Hydra compose API builds the config from the packaged `wilss/configs/` and command-line overrides; `validate` checks the
 cross-field rules once, before anything runs (so a typo fails in seconds, not after the queue); the resolved
 config is then saved in the step directory and is the single source of truth for that step.
 """
@@ -17,7 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 from wilss.data.tasks import Task, get_task
 from wilss.errors import WilssError
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # shipped inside the package (wheel and sdist)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LR_POLICIES = ("poly", "constant_then_poly", "warmup")
 
@@ -25,7 +25,7 @@ LR_POLICIES = ("poly", "constant_then_poly", "warmup")
 def load_config(overrides: list[str], config_name: str = "train") -> DictConfig:
     """Compose `configs/<config_name>.yaml` with Hydra overrides (`key=value`, `group=option`)."""
     if not CONFIG_DIR.is_dir():
-        raise WilssError(f"config folder '{CONFIG_DIR}' is missing; install wilss from its source tree (pip install -e .).")
+        raise WilssError(f"config folder '{CONFIG_DIR}' is missing; the installed package is incomplete: reinstall wilss (pip install --force-reinstall wilss).")
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=list(overrides))

@@ -32,7 +32,7 @@ def build_model(
     pretrained_trusted: bool = False,
     trim_padding_taps: bool = False,
 ) -> IncrementalSegmentationModel:
-    """Build the model of `model.*` (configs/model/*.yaml); with `pretrained`, the body gets ImageNet weights first.
+    """Build the model of `model.*` (wilss/configs/model/*.yaml); with `pretrained`, the body gets ImageNet weights first.
 
     `pooling_size`: eval-mode pooling window of the head in feature pixels (crop_size // output_stride); None = global.
     `trim_padding_taps`: the head's atrous convs skip the taps that only see padding (`wilss.models.atrous`).
