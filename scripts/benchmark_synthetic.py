@@ -26,6 +26,7 @@ from pathlib import Path
 from wilss import distributed
 from wilss.config import load_config
 from wilss.errors import WilssError, exit_on_user_error
+from wilss.layout import RunLayout
 from wilss.synthetic.web import PARAMS_FILE, TRUTH_FILE, ensure_synthetic_web
 from wilss.train import main as train_step
 from wilss.web.__main__ import main as web_command
@@ -59,7 +60,7 @@ def setting_overrides(base: list[str], task: str, overlap: bool) -> list[str]:
 
 
 def step0_checkpoint(root: Path) -> Path:
-    return root / "base" / "step0" / "checkpoints" / "final.pt"
+    return RunLayout(root / "base").step(0).final
 
 
 def table1_run_dirs(out: Path, task: str, overlap: bool) -> dict[str, Path]:
@@ -86,9 +87,9 @@ def benchmark_setting(base: list[str], out: Path, task: str, overlap: bool) -> d
 def recorded_or_run(overrides: list[str], run_dir: Path, step: int) -> dict:
     """The val results a finished run recorded, read without touching the run (the web part must leave the
     table-1 runs as they are); a run that has not finished is trained first."""
-    step_dir = run_dir / f"step{step}"
-    if (step_dir / "checkpoints" / "final.pt").is_file() and (step_dir / "results.json").is_file():
-        return json.loads((step_dir / "results.json").read_text())["sets"]["val"]
+    files = RunLayout(run_dir).step(step)
+    if files.finished():
+        return json.loads(files.results.read_text())["sets"]["val"]
     return run(overrides)
 
 
@@ -110,7 +111,7 @@ def replay_selection_precision(web_root: Path, selection: Path) -> float:
 def refuse_stale_replay_run(web: Path, replay_run: Path, wanted: dict) -> None:
     """A finished WILSON + replay run is reused as it is, so its web data must be the one asked for now."""
     params = web / PARAMS_FILE
-    if not (params.is_file() and (replay_run / "step1" / "checkpoints" / "final.pt").is_file()):
+    if not (params.is_file() and RunLayout(replay_run).step(1).final.is_file()):
         return
     recorded = json.loads(params.read_text())
     changed = {key: (recorded.get(key), value) for key, value in wanted.items() if recorded.get(key) != value}
@@ -168,11 +169,11 @@ def benchmark_web(base: list[str], out: Path, sources: int) -> dict:
     control_dir = root / "wilson-2x-epochs"
     control = recorded_or_run([*longer, f"run_dir={control_dir}"], control_dir, 1)
     pipeline["web_image_size"] = dataset.generate.size
-    iterations = {name: logged_iterations(d / "step1" / "train.log")
+    iterations = {name: logged_iterations(RunLayout(d).step(1).train_log)
                   for name, d in (("wilson", dirs["wilson"]), ("wilson_2x", control_dir), ("wilson_replay", replay_dir))}
     return {"step0": step0, "wilson": wilson, "wilson_2x": control, "wilson_replay": with_replay,
             "replay": pipeline, "replay_num": REPLAY_NUM, "iterations": iterations,
-            "training_seconds": logged_seconds(replay_dir / "step1" / "train.log")}
+            "training_seconds": logged_seconds(RunLayout(replay_dir).step(1).train_log)}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -207,7 +208,7 @@ def run_seconds(out: Path) -> dict:
     for task, overlap in SETTINGS:
         times = per_run[setting_label(task, overlap)] = {}
         for name, d in table1_run_dirs(out, task, overlap).items():
-            times[name] = by_dir[d] = logged_seconds(d / ("step0" if name == "base" else "step1") / "train.log")
+            times[name] = by_dir[d] = logged_seconds(RunLayout(d).step(0 if name == "base" else 1).train_log)
     return {"per_run": per_run, "total": sum(by_dir.values())}
 
 

@@ -7,6 +7,8 @@ module is placed deliberately: add its prefix to LAYERS.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,16 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     source.write_text("def f():\n    from wilss import train\n    import wilss.launch.slurm\n")
     assert {"wilss.train", "wilss.launch.slurm"} <= imported_modules(source)
     assert layer_of("wilss.train") > layer_of("wilss.data.tasks")
+
+
+def test_submitting_imports_neither_torch_nor_the_training_code() -> None:
+    """`wilss submit` runs on login nodes: its help and the modules it plans and submits with load no torch and no
+    model (the job imports the training code when it runs)."""
+    probe = ("import sys\nfrom wilss.__main__ import main\nmain(['submit', '--help']); main(['status', '--help'])\n"
+             "import wilss.launch.submitter, wilss.launch.sbatch_chain\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith(('wilss.models', "
+             "'wilss.engine', 'wilss.train'))))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          cwd=PACKAGE.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

@@ -135,3 +135,15 @@ def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path
                for run in (tmp_path / "straight", interrupted)]
     for key, value in weights[0].items():
         assert torch.equal(value, weights[1][key]), key
+
+
+def test_status_shows_the_epochs_a_joint_step_runs(tmp_path):
+    """method=joint trains step 1 with the step-0 recipe (train.epochs_base); `wilss status` reads the epoch count
+    the training recorded in its checkpoint, not the incremental one a step >= 1 usually runs."""
+    run = tmp_path / "run"
+    result = train(tmp_path, "method=joint", "step=1", "train.epochs_base=1", "train.epochs_incremental=3",
+                   "train.max_iters_per_epoch=1", f"run_dir={run}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    status = run_cli(["wilss", "status", str(run)], cwd=REPO)
+    assert status.returncode == 0, status.stderr
+    assert "step1 |" in status.stdout and "epoch 1/1 iter 0" in status.stdout, status.stdout

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from wilss import distributed
 from wilss.cli import read_overrides
-from wilss.config import load_config, run_dir, step_dir, task_of
+from wilss.config import load_config, run_layout, task_of
 from wilss.data.tasks import get_task
 from wilss.errors import exit_on_user_error
 from wilss.metrics import markdown_table
@@ -29,7 +29,7 @@ def run_chain(overrides: list[str], last_step: int | None = None) -> list[dict]:
 
 
 def read_step_results(cfg: DictConfig, step: int) -> dict:
-    return json.loads((step_dir(cfg, step) / "results.json").read_text())
+    return json.loads(run_layout(cfg).step(step).results.read_text())
 
 
 def write_chain_report(cfg: DictConfig, results: list[dict]) -> str:
@@ -39,7 +39,7 @@ def write_chain_report(cfg: DictConfig, results: list[dict]) -> str:
     old, new = group_labels(get_task(cfg.dataset.name, cfg.task.name, results[-1]["step"]))
     header = f"{cfg.dataset.name} {cfg.task.name}{' overlap' if cfg.overlap else ''} — mIoU % on val ({old}, {new})"
     report = f"{header}\n\n{markdown_table(rows, 'old', 'new')}\n"
-    (run_dir(cfg) / "results.md").write_text(report)
+    run_layout(cfg).results_table.write_text(report)
     return report
 
 

@@ -20,6 +20,7 @@ import wilss
 from wilss.data.tasks import Task
 from wilss.atomic import atomic_write_bytes
 from wilss.errors import WilssError
+from wilss.layout import sidecar as metadata_path
 
 
 def code_version() -> str:
@@ -39,10 +40,9 @@ def task_meta(task: Task) -> dict:
 
 def save_checkpoint(path: Path, state: dict, meta: dict) -> None:
     """Write `state` (+ `meta` inside it) atomically, then the JSON sidecar `<path>.json`."""
-    payload = dict(state, meta=meta)
-    atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
-    sidecar = json.dumps(meta, indent=2, default=str).encode()
-    atomic_write_bytes(path.with_suffix(".json"), lambda handle: handle.write(sidecar))
+    atomic_write_bytes(path, lambda handle: torch.save(dict(state, meta=meta), handle))
+    payload = json.dumps(meta, indent=2, default=str).encode()
+    atomic_write_bytes(metadata_path(path), lambda handle: handle.write(payload))
 
 
 def load_checkpoint(path: Path, option: str = "step_ckpt") -> dict:

@@ -16,6 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from wilss.data.tasks import Task, get_task
 from wilss.errors import WilssError
+from wilss.layout import RunLayout, StepLayout
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # shipped inside the package (wheel and sdist)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -68,8 +69,13 @@ def run_dir(cfg: DictConfig) -> Path:
     return Path(cfg.output_root) / f"{cfg.dataset.name}-{cfg.task.name}{suffix}" / cfg.name
 
 
-def step_dir(cfg: DictConfig, step: int | None = None) -> Path:
-    return run_dir(cfg) / f"step{cfg.step if step is None else step}"
+def run_layout(cfg: DictConfig) -> RunLayout:
+    return RunLayout(run_dir(cfg))
+
+
+def step_layout(cfg: DictConfig, step: int | None = None) -> StepLayout:
+    """The files of step `step` (default: the configured one) of the run."""
+    return run_layout(cfg).step(cfg.step if step is None else step)
 
 
 def fully_supervised(cfg: DictConfig) -> bool:

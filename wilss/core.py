@@ -31,16 +31,16 @@ def configure_determinism(enabled: bool) -> None:
     torch.backends.cudnn.benchmark = not enabled
 
 
-def setup_logging(directory: Path, is_main: bool, file_name: str = "train.log") -> None:
-    """Rank 0 logs progress to the console and appends to `directory/file_name`; other ranks only warn."""
+def setup_logging(log_file: Path, is_main: bool) -> None:
+    """Rank 0 logs progress to the console and appends to `log_file`; other ranks only warn."""
     log.handlers.clear()
     log.setLevel(logging.INFO if is_main else logging.WARNING)
     log.propagate = False
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if is_main:
-        directory.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(directory / file_name, mode="a"))
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="a"))
     for handler in handlers:
         handler.setFormatter(formatter)
         log.addHandler(handler)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import csv
 import json
 import math
-from pathlib import Path
 
 import torch
+
+from wilss.layout import StepLayout
 
 
 class ConfusionMatrix:
@@ -76,11 +77,11 @@ def markdown_table(rows: list[dict], old_label: str, new_label: str) -> str:
     return "\n".join(lines)
 
 
-def write_results(directory: Path, results: dict) -> None:
+def write_results(step: StepLayout, results: dict) -> None:
     """results.json (everything), results.csv (one row per evaluation set and class)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "results.json").write_text(json.dumps(results, indent=2))
-    with open(directory / "results.csv", "w", newline="") as handle:
+    step.dir.mkdir(parents=True, exist_ok=True)
+    step.results.write_text(json.dumps(results, indent=2))
+    with open(step.results_csv, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["set", "class", "iou"])
         for set_name, summary in results["sets"].items():

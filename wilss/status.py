@@ -8,13 +8,13 @@ latest metrics, the checkpoint.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest
+from wilss.layout import RunLayout, StepLayout, sidecar
 
 
 def _pct(value) -> str:
@@ -38,19 +38,17 @@ def job_column(manifest: dict) -> str:
     return f"job {job_id} {state}" + (f" ({detail})" if detail else "")
 
 
-def progress_column(step_dir: Path) -> str:
-    sidecar = _read_json(step_dir / "checkpoints" / "last.json")
-    progress = sidecar.get("progress")
+def progress_column(step: StepLayout) -> str:
+    """Where the resume checkpoint stands, against the epoch count the training itself recorded in it."""
+    progress = _read_json(sidecar(step.last)).get("progress")
     if not progress:
         return "not started"
-    epochs = sidecar.get("config", {}).get("train", {})
-    total = epochs.get("epochs_base") if sidecar.get("step") == 0 else epochs.get("epochs_incremental")
-    return f"epoch {progress['epoch']}/{total if total is not None else '?'} iter {progress['iteration']}"
+    return f"epoch {progress['epoch']}/{progress.get('epochs', '?')} iter {progress['iteration']}"
 
 
-def metrics_column(step_dir: Path) -> str:
-    results = _read_json(step_dir / "results.json").get("sets", {}).get("val")
-    metrics = results or _read_json(step_dir / "checkpoints" / "last.json").get("metrics") or {}
+def metrics_column(step: StepLayout) -> str:
+    results = _read_json(step.results).get("sets", {}).get("val")
+    metrics = results or _read_json(sidecar(step.last)).get("metrics") or {}
     if not metrics:
         return "no metrics yet"
     label = "final" if results else "latest val"
@@ -58,27 +56,27 @@ def metrics_column(step_dir: Path) -> str:
            f"all {_pct(metrics.get('miou_all'))}"
 
 
-def checkpoint_column(step_dir: Path, manifest: dict) -> str:
-    if (step_dir / "checkpoints" / "final.pt").is_file():
+def checkpoint_column(step: StepLayout, manifest: dict) -> str:
+    if step.final.is_file():
         digest = manifest.get("final_sha256")
         return "final.pt" + (f" sha256 {digest[:12]}" if digest else "")
-    return "last.pt" if (step_dir / "checkpoints" / "last.pt").is_file() else "no checkpoint"
+    return "last.pt" if step.last.is_file() else "no checkpoint"
 
 
-def step_line(step_dir: Path) -> str:
-    manifest = read_manifest(step_dir)
-    columns = [step_dir.name, job_column(manifest), manifest.get("state", "–"),
-               f"restarts {manifest.get('restarts', 0)}", progress_column(step_dir), metrics_column(step_dir),
-               checkpoint_column(step_dir, manifest)]
+def step_line(step: StepLayout) -> str:
+    manifest = read_manifest(step)
+    columns = [step.dir.name, job_column(manifest), manifest.get("state", "–"),
+               f"restarts {manifest.get('restarts', 0)}", progress_column(step), metrics_column(step),
+               checkpoint_column(step, manifest)]
     return " | ".join(columns)
 
 
-def step_dirs(run: Path) -> list[Path]:
-    found = [p for p in run.iterdir() if p.is_dir() and re.fullmatch(r"step\d+", p.name)] if run.is_dir() else []
+def existing_steps(run: RunLayout) -> list[StepLayout]:
+    found = [step for _, step in run.existing_steps()]
     if not found:
-        raise WilssError(f"'{run}' holds no step directories (step0, step1, ...); pass the run directory that "
+        raise WilssError(f"'{run.root}' holds no step directories (step0, step1, ...); pass the run directory that "
                          "python -m wilss.submit printed.")
-    return sorted(found, key=lambda p: int(p.name[4:]))
+    return found
 
 
 @exit_on_user_error
@@ -88,11 +86,11 @@ def cli(argv: list[str] | None = None) -> None:
         print("usage: python -m wilss.status RUN_DIR\n\nOne line per step: job state, manifest state, restarts, "
               "progress, metrics, checkpoint.")
         return
-    for directory in step_dirs(Path(args[0])):
-        print(step_line(directory))
-    report = Path(args[0]) / "results.md"
-    if report.is_file():
-        print("\n" + report.read_text())
+    run = RunLayout(Path(args[0]))
+    for step in existing_steps(run):
+        print(step_line(step))
+    if run.results_table.is_file():
+        print("\n" + run.results_table.read_text())
 
 
 if __name__ == "__main__":

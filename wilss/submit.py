@@ -16,10 +16,10 @@ import time
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
 from wilss.cli import read_overrides
-from wilss.config import run_dir, step_dir
+from wilss.config import run_layout
 from wilss.errors import exit_on_user_error
 from wilss.launch import slurm
-from wilss.launch.submitter import StepPlan, step_finished, submit_chain
+from wilss.launch.submitter import StepPlan, submit_chain
 
 EXIT_CHAIN_FAILED = 3
 
@@ -59,7 +59,8 @@ def cli(argv: list[str] | None = None) -> None:
     except (FailedJobError, UncompletedJobError) as err:  # a local step failed: its log says why
         print(f"wilss: a step failed: {str(err).splitlines()[0]}", file=sys.stderr)
         sys.exit(EXIT_CHAIN_FAILED)
-    directory = run_dir(cfg)
+    layout = run_layout(cfg)
+    directory = layout.root
     print(f"run directory: {directory} ({cluster})")
     for plan in plans:
         print(f"  step {plan.step}: {DESCRIBE[plan.action].format(job_id=plan.job_id, state=plan.state)}")
@@ -70,12 +71,12 @@ def cli(argv: list[str] | None = None) -> None:
             wait_for(plans)
     if any(plan.action in ("failed", "blocked") for plan in plans):
         sys.exit(EXIT_CHAIN_FAILED)
-    if (cluster == "local" or cfg.launch.wait) and not all(step_finished(step_dir(cfg, p.step)) for p in plans):
+    finished = all(layout.step(plan.step).finished() for plan in plans)
+    if (cluster == "local" or cfg.launch.wait) and not finished:
         print(f"wilss: the chain did not finish; see python -m wilss.status {directory}", file=sys.stderr)
         sys.exit(EXIT_CHAIN_FAILED)
-    results = directory / "results.md"
-    if all(step_finished(step_dir(cfg, p.step)) for p in plans) and results.is_file():
-        print("\n" + results.read_text())
+    if finished and layout.results_table.is_file():
+        print("\n" + layout.results_table.read_text())
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from wilss import distributed
 from wilss.checkpoint import check_meta, code_version, load_checkpoint, save_checkpoint, task_meta
 from wilss.cli import read_overrides
 from wilss.core import configure_determinism, log, setup_logging
-from wilss.config import (epochs_of, eval_batch_size, fully_supervised, load_config, optim_phase, step_dir, task_of,
+from wilss.config import (epochs_of, eval_batch_size, fully_supervised, load_config, optim_phase, step_layout, task_of,
                           to_yaml)
 from wilss.data.build import build_eval_datasets, build_training_stream
 from wilss.data.tasks import get_task
@@ -30,6 +30,7 @@ from wilss.engine.optim import build_optimizer, build_schedule
 from wilss.engine.precision import grad_scaler, resolve_precision
 from wilss.engine.trainer import Progress, Trainer
 from wilss.errors import WilssError, exit_on_user_error
+from wilss.layout import StepLayout
 from wilss.methods.supervised import SupervisedStep
 from wilss.methods.wilson import WilsonStep
 from wilss.metrics import markdown_table, summarize, write_results
@@ -51,7 +52,7 @@ def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, out: Path) -> dict:
+def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, out: StepLayout) -> dict:
     """Evaluate the final model on every evaluation set of the step; rank 0 writes the results files."""
     results = {"dataset": task.dataset, "task": task.name, "step": task.step, "overlap": bool(cfg.overlap),
                "name": cfg.name, "eval_mode": cfg.eval.mode, "sets": {}}
@@ -65,7 +66,7 @@ def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, out: Pa
         rows = [{"run": f"{cfg.name} ({set_name})", "step": task.step, **summary}
                 for set_name, summary in results["sets"].items()]
         table = markdown_table(rows, *group_labels(task))
-        (out / "results.md").write_text(table + "\n")
+        out.results_table.write_text(table + "\n")
         log.info("results (mIoU %%):\n%s", table)
     return results
 
@@ -79,7 +80,7 @@ def group_labels(task) -> tuple[str, str]:
 
 
 def previous_step_path(cfg: DictConfig, task) -> Path:
-    return Path(cfg.step_ckpt) if cfg.step_ckpt else step_dir(cfg, task.step - 1) / "checkpoints" / "final.pt"
+    return Path(cfg.step_ckpt) if cfg.step_ckpt else step_layout(cfg, task.step - 1).final
 
 
 def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool) -> torch.nn.Module:
@@ -143,14 +144,14 @@ def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_l
                       cfg.method, task.num_old, cfg.train.inference_mode)
 
 
-def evaluate_finished_step(cfg: DictConfig, task, final_path: Path, dist, precision: str, channels_last: bool,
-                           out: Path) -> dict:
+def evaluate_finished_step(cfg: DictConfig, task, dist, precision: str, channels_last: bool,
+                           out: StepLayout) -> dict:
     """A step that already has its final checkpoint is not trained again: its weights are (re-)evaluated."""
-    final = load_checkpoint(final_path, option="run_dir")
-    check_meta(final, final_path, task_meta(task), option="run_dir")
+    final = load_checkpoint(out.final, option="run_dir")
+    check_meta(final, out.final, task_meta(task), option="run_dir")
     model = build_step_model(cfg, task, dist, channels_last)
     model.load_state_dict(final["modules"]["model"])
-    log.info("step already trained (%s): evaluating its final weights", final_path)
+    log.info("step already trained (%s): evaluating its final weights", out.final)
     return final_evaluation(cfg, task, model, dist, precision, out)
 
 
@@ -179,24 +180,22 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     # --- setup -------------------------------------------------------------------------------------------
     dist = distributed.init_distributed(cfg.train.device)
     task = task_of(cfg)
-    out = step_dir(cfg)
-    setup_logging(out, dist.is_main)
+    out = step_layout(cfg)
+    setup_logging(out.train_log, dist.is_main)
     if cfg.train.batch_size % dist.world_size:
         raise WilssError(f"train.batch_size={cfg.train.batch_size} is not divisible by the {dist.world_size} "
                          "processes; choose a multiple of the world size.")
     if dist.is_main:
-        (out / "config.yaml").write_text(to_yaml(cfg))
+        out.config.write_text(to_yaml(cfg))
     torch.manual_seed(cfg.seed + dist.rank)
     configure_determinism(cfg.train.deterministic)
     precision = resolve_precision(cfg.train.precision, dist.device)
     channels_last = cfg.train.channels_last and cfg.model.norm == "native"
-    checkpoints = out / "checkpoints"
     log.info("step %d of %s-%s%s (%s), %d process(es) on %s, precision %s", task.step, task.dataset, task.name,
              "-ov" if cfg.overlap else "", cfg.name, dist.world_size, dist.device, precision)
 
-    final_path = checkpoints / "final.pt"
-    if final_path.is_file():
-        return evaluate_finished_step(cfg, task, final_path, dist, precision, channels_last, out)
+    if out.final.is_file():
+        return evaluate_finished_step(cfg, task, dist, precision, channels_last, out)
 
     # --- data, model, method, optimizer, schedule ---------------------------------------------------------
     trainer = build_trainer(cfg, task, dist, precision, channels_last)
@@ -205,15 +204,14 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     val_loader = eval_loader(val_set, dist, eval_batch_size(cfg), cfg.train.num_workers)
 
     # --- resume or start ---------------------------------------------------------------------------------
-    last_path = checkpoints / "last.pt"
-    if last_path.is_file():
-        state = load_checkpoint(last_path, option="run_dir")
-        check_meta(state, last_path, task_meta(task), option="run_dir")
+    if out.last.is_file():
+        state = load_checkpoint(out.last, option="run_dir")
+        check_meta(state, out.last, task_meta(task), option="run_dir")
         trainer.load_resume_state(state, dist.rank)
-        log.info("resumed from %s at epoch %d, iteration %d", last_path, progress.epoch, progress.iteration)
+        log.info("resumed from %s at epoch %d, iteration %d", out.last, progress.epoch, progress.iteration)
 
     # --- hooks and loop ----------------------------------------------------------------------------------
-    board = TensorBoard(out / "tensorboard" if dist.is_main and cfg.train.tensorboard else None)
+    board = TensorBoard(out.tensorboard if dist.is_main and cfg.train.tensorboard else None)
     eval_cfg = {"device": dist.device, "precision": precision, "channels_last": channels_last}
     validation = ValidationHook(cfg.train.val_interval, val_loader, task, eval_cfg, board, dist.is_main,
                                 cfg.train.image_panels)
@@ -224,7 +222,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     def meta() -> dict:
         return fixed_meta | {"progress": progress.state_dict(), "metrics": validation.last_metrics}
 
-    checkpoint = CheckpointHook(last_path, cfg.train.checkpoint_interval, meta, dist.is_main)
+    checkpoint = CheckpointHook(out.last, cfg.train.checkpoint_interval, meta, dist.is_main)
     trainer.hooks = [
         ProgressHook(cfg.train.log_interval, cfg.train.batch_size, board, dist.is_main),
         validation,  # before the checkpoint: the sidecar then carries the latest metrics
@@ -240,7 +238,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
 
     # --- final checkpoint and evaluation -----------------------------------------------------------------
     if dist.is_main:
-        save_checkpoint(final_path, {"modules": {"model": model.state_dict()}}, meta())
+        save_checkpoint(out.final, {"modules": {"model": model.state_dict()}}, meta())
     distributed.barrier()
     return final_evaluation(cfg, task, model, dist, precision, out)
 

@@ -35,7 +35,10 @@ class Progress:
         return self.epoch >= self.epochs
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "iteration": self.iteration, "global_iteration": self.global_iteration}
+        """Also the planned epochs and iterations, so tools read the run's length from its checkpoint instead of
+        re-deriving it from the config (`load_state_dict` ignores them: the config of the run decides)."""
+        return {"epoch": self.epoch, "iteration": self.iteration, "global_iteration": self.global_iteration,
+                "epochs": self.epochs, "iters_per_epoch": self.iters_per_epoch}
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.iteration = int(state["epoch"]), int(state["iteration"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from wilss.config import load_config, step_dir, task_of
+from wilss.config import load_config, step_layout, task_of
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch.manifest import update_manifest
 from wilss.launch.submitter import plan_step
@@ -25,13 +25,13 @@ def next_step(overrides: list[str]) -> int | None:
     following = cfg.step + 1
     if following >= task_of(cfg).num_steps:
         return None
-    plan = plan_step(step_dir(cfg, following), following, "slurm", resubmit_failed=True)
+    plan = plan_step(step_layout(cfg, following), following, "slurm", resubmit_failed=True)
     return following if plan.action == "submit" else None
 
 
 def record(job_id: str, overrides: list[str]) -> None:
     cfg = load_config(overrides)
-    update_manifest(step_dir(cfg, cfg.step + 1), step=cfg.step + 1, state="submitted", job_id=job_id,
+    update_manifest(step_layout(cfg, cfg.step + 1), step=cfg.step + 1, state="submitted", job_id=job_id,
                     cluster="slurm")
 
 

@@ -1,5 +1,5 @@
 """One step as a scheduler job, on every rank: `python -m wilss.launch.step [overrides]` under `srun` (the
-sbatch scripts), or `StepJob` pickled by submitit (`python -m wilss.submit`). The same code either way:
+sbatch scripts), or `wilss.launch.submitter.StepJob` pickled by submitit (`python -m wilss.submit`). The same code either way:
 
 1. torch's process-group variables from the scheduler's (`rendezvous`);
 2. timeout and preemption signals only set a `StopRequest`; the training loop honours it at the next
@@ -19,7 +19,7 @@ import torch
 from wilss import distributed
 from wilss.chain import read_step_results, write_chain_report
 from wilss.cli import read_overrides
-from wilss.config import load_config, step_dir, task_of
+from wilss.config import load_config, step_layout, task_of
 from wilss.core import log, sha256_of
 from wilss.engine.interrupt import StopRequest, TrainingInterrupted
 from wilss.errors import WilssError, exit_on_user_error
@@ -89,7 +89,7 @@ def run_step(overrides: list[str]) -> dict:
     stop = StopRequest()
     install_stop_signals(stop)
     cfg = load_config(overrides)
-    directory, is_main = step_dir(cfg), is_main_process()
+    directory, is_main = step_layout(cfg), is_main_process()
     job_id = slurm_job_id()
     restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
     if is_main:
@@ -109,21 +109,10 @@ def run_step(overrides: list[str]) -> dict:
         ignore_timeout_signals()
         distributed.shutdown()
     if is_main:
-        final = directory / "checkpoints" / "final.pt"
-        update_manifest(directory, state="finished", final_sha256=sha256_of(final), reason=None)
+        update_manifest(directory, state="finished", final_sha256=sha256_of(directory.final), reason=None)
         if cfg.step == task_of(cfg).num_steps - 1:
             print(write_chain_report(cfg, [read_step_results(cfg, s) for s in range(cfg.step)] + [results]))
     return results
-
-
-class StepJob:
-    """What submitit pickles for one step: just the overrides, so a requeued job recomposes its config."""
-
-    def __init__(self, overrides: list[str]) -> None:
-        self.overrides = list(overrides)
-
-    def __call__(self) -> dict:
-        return run_step(self.overrides)
 
 
 USAGE = """usage: python -m wilss.launch.step [key=value | group=option ...]

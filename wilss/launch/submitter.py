@@ -9,16 +9,27 @@ step t−1 fails (`kill_on_invalid_dep`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import submitit
 from omegaconf import DictConfig, OmegaConf
 
-from wilss.config import load_config, run_dir, step_dir, task_of
+from wilss.config import load_config, run_layout, step_layout, task_of
 from wilss.errors import WilssError
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest, update_manifest
-from wilss.launch.step import StepJob
+from wilss.layout import StepLayout
+
+
+class StepJob:
+    """What submitit pickles for one step: just the overrides, so a requeued job recomposes its config."""
+
+    def __init__(self, overrides: list[str]) -> None:
+        self.overrides = list(overrides)
+
+    def __call__(self) -> dict:
+        from wilss.launch.step import run_step  # in the job only: submitting never imports torch or the models
+
+        return run_step(self.overrides)
 
 
 @dataclass
@@ -39,14 +50,10 @@ def resolve_cluster(cfg: DictConfig) -> str:
     return cfg.cluster
 
 
-def step_finished(directory: Path) -> bool:
-    return (directory / "checkpoints" / "final.pt").is_file() and (directory / "results.json").is_file()
-
-
-def plan_step(directory: Path, step: int, cluster: str, resubmit_failed: bool) -> StepPlan:
-    if step_finished(directory):
+def plan_step(files: StepLayout, step: int, cluster: str, resubmit_failed: bool) -> StepPlan:
+    if files.finished():
         return StepPlan(step, "done")
-    job_id = read_manifest(directory).get("job_id")
+    job_id = read_manifest(files).get("job_id")
     if cluster == "local" or not job_id:
         return StepPlan(step, "submit")  # a local step that did not finish resumes when it runs again
     state, _ = slurm.job_state(job_id)
@@ -59,7 +66,7 @@ def plan_chain(cfg: DictConfig, cluster: str) -> list[StepPlan]:
     """One plan per step; after a failed step nothing more is submitted."""
     plans: list[StepPlan] = []
     for step in range(task_of(cfg).num_steps):
-        plan = plan_step(step_dir(cfg, step), step, cluster, cfg.launch.resubmit_failed)
+        plan = plan_step(step_layout(cfg, step), step, cluster, cfg.launch.resubmit_failed)
         if plans and plans[-1].action in ("failed", "blocked") and plan.action != "done":
             plan.action = "blocked"
         plans.append(plan)
@@ -69,7 +76,7 @@ def plan_chain(cfg: DictConfig, cluster: str) -> list[StepPlan]:
 def build_executor(cfg: DictConfig, cluster: str, after: str | None) -> submitit.AutoExecutor:
     """An executor for one step's job; `after` is the job id it must wait for (afterok)."""
     launch = cfg.launch
-    executor = submitit.AutoExecutor(folder=run_dir(cfg) / "jobs" / "%j", cluster=cluster)
+    executor = submitit.AutoExecutor(folder=run_layout(cfg).jobs / "%j", cluster=cluster)
     extra = {"requeue": True, **OmegaConf.to_container(launch.additional, resolve=True)}
     if after:
         extra |= {"dependency": f"afterok:{after}", "kill_on_invalid_dep": "yes"}
@@ -103,7 +110,7 @@ def check_resources(cfg: DictConfig, cluster: str) -> None:
 def submit_step(cfg: DictConfig, cluster: str, overrides: list[str], plan: StepPlan,
                 after: str | None) -> submitit.Job:
     job = build_executor(cfg, cluster, after).submit(StepJob([*overrides, f"step={plan.step}"]))
-    update_manifest(step_dir(cfg, plan.step), step=plan.step, state="submitted", job_id=str(job.job_id),
+    update_manifest(step_layout(cfg, plan.step), step=plan.step, state="submitted", job_id=str(job.job_id),
                     cluster=cluster, job_folder=str(job.paths.folder))
     plan.action, plan.job_id = "submitted", str(job.job_id)
     return job
@@ -126,7 +133,7 @@ def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan]]
             job = submit_step(cfg, cluster, overrides, plan, previous if cluster == "slurm" else None)
             previous = plan.job_id
             if cluster == "local":
-                print(f"step {plan.step}: running on this machine (log: {step_dir(cfg, plan.step) / 'train.log'})",
+                print(f"step {plan.step}: running on this machine (log: {step_layout(cfg, plan.step).train_log})",
                       flush=True)
                 job.results()  # every task; raises when the step failed: the next one must not start
     return cfg, cluster, plans
