@@ -197,7 +197,7 @@ def published_beside(runs: list[Run], table: dict) -> list[dict]:
         for group in GROUPS:
             if group in entry and measured[group]["mean"] is not None:
                 rows.append({"setting": setting, "method": entry["method"], "group": group,
-                             "measured": measured[group]["mean"], "std": measured[group]["std"],
+                             "mean": measured[group]["mean"], "std": measured[group]["std"],
                              "n": measured[group]["n"], "published": entry[group],
                              "delta": measured[group]["mean"] - entry[group], "source": entry["source"]})
     return rows
@@ -328,8 +328,9 @@ def draw_figures(report: dict, out: Path) -> list[Path]:
                 if points:
                     axis.errorbar([t for t, _ in points], [v["mean"] for _, v in points],
                                   yerr=[v["std"] or 0 for _, v in points], marker="o", capsize=3, label=method)
+        last = max(step for steps in methods.values() for step in steps)
         for axis, group in zip(axes, GROUPS):
-            axis.set(title=f"{setting}: {group}", xlabel="step")
+            axis.set(title=f"{setting}: {group}", xlabel="step", xticks=range(last + 1), xlim=(-0.3, last + 0.3))
             axis.grid(alpha=0.3)
         axes[0].set_ylabel("mIoU %")
         axes[0].legend(fontsize=8)

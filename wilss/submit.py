@@ -66,7 +66,7 @@ def submit_sweep_cli(args: list[str]) -> None:
         print(f"  step {array.step}: job array {array.job_id} ({array.size} tasks{waits})")
     if cluster == "local":
         print(write_report([sweep.directory], sweep.directory / "report").markdown)
-    else:
+    elif arrays or any(unit.plan.action == "active" for unit in units):
         print(f"follow it: python -m wilss.status {sweep.directory}")
     if any(unit.plan.action in ("failed", "blocked") for unit in units):
         sys.exit(EXIT_CHAIN_FAILED)

@@ -25,7 +25,7 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Transformer
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from wilss.atomic import atomic_write_bytes
 from wilss.config import load_config, task_of
@@ -117,9 +117,9 @@ def point_name(assignments: tuple[str, ...]) -> str:
     return "_".join(part.replace("/", "%").replace("'", "").replace('"', "") for part in parts) or "default"
 
 
-def step0_key(overrides: list[str]) -> str:
-    """A hash of everything step 0 reads in the point's resolved configuration."""
-    config = OmegaConf.to_container(load_config([*overrides, "step=0"]), resolve=True)
+def step0_key(cfg: DictConfig) -> str:
+    """A hash of everything step 0 reads in a point's resolved configuration."""
+    config = OmegaConf.to_container(cfg, resolve=True)
     for dotted in NOT_STEP0:
         *parents, leaf = dotted.split(".")
         node = config
@@ -144,7 +144,7 @@ def expand(overrides: list[str]) -> Sweep:
         cfg = load_config(list(point_overrides))
         point = Point(point_name(assignments), point_overrides, task_of(cfg).num_steps)
         sweep.points.append(point)
-        sweep.step0_keys[point.name] = step0_key(list(point_overrides))
+        sweep.step0_keys[point.name] = step0_key(cfg)  # a sweep has no step=: cfg is step 0's
     names = [point.name for point in sweep.points]
     if len(set(names)) != len(names):
         raise WilssError(f"two points of the sweep get the same directory name ({names}); write the values "

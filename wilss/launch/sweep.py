@@ -15,6 +15,7 @@ all tasks have a next step or none has.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,7 +122,8 @@ def arrays_of_step(units: list[Unit]) -> list[tuple[list[Unit], tuple | None]]:
     return arrays
 
 
-def submit_array(sweep: Sweep, units: list[Unit], dependency: str | None) -> Array:
+def submit_array(sweep: Sweep, units: list[Unit], dependency: str | None) -> list[str]:
+    """Submit the units as one job array (task i = units[i]); return the job ids, <array>_<i>."""
     cfg = load_config(units[0].overrides)
     check_resources(cfg, "slurm")
     executor = build_executor(cfg, "slurm", dependency, folder=sweep.directory / "jobs" / "%j")
@@ -129,21 +131,25 @@ def submit_array(sweep: Sweep, units: list[Unit], dependency: str | None) -> Arr
                                slurm_array_parallelism=cfg.launch.array_parallelism)
     with executor.batch():
         jobs = [executor.submit(StepJob([*unit.overrides, f"step={unit.step}"])) for unit in units]
-    array = Array(str(jobs[0].job_id).split("_")[0], len(jobs), units[0].step, dependency)
-    for index, (unit, job) in enumerate(zip(units, jobs)):
+    for unit, job in zip(units, jobs):
         update_manifest(unit.directory, step=unit.step, state="submitted", job_id=str(job.job_id),
                         cluster="slurm", job_folder=str(job.paths.folder))
-        unit.array, unit.index = array, index
-        unit.plan.action, unit.plan.job_id = "submitted", str(job.job_id)
-    return array
+    return [str(job.job_id) for job in jobs]
 
 
-def submit_arrays(sweep: Sweep, units: list[Unit]) -> list[Array]:
+def submit_arrays(units: list[Unit], submit: Callable[[list[Unit], str | None], list[str]]) -> list[Array]:
+    """Submit every unit planned `submit`, step by step, as arrays (`submit` queues one array)."""
     arrays = []
     for step in sorted({unit.step for unit in units}):
         pending = [unit for unit in units if unit.step == step and unit.plan.action == "submit"]
         for members, key in arrays_of_step(pending):
-            arrays.append(submit_array(sweep, members, dependency_option(members, key)))
+            dependency = dependency_option(members, key)
+            job_ids = submit(members, dependency)
+            array = Array(job_ids[0].split("_")[0], len(job_ids), step, dependency)
+            for index, (unit, job_id) in enumerate(zip(members, job_ids)):
+                unit.array, unit.index = array, index
+                unit.plan.action, unit.plan.job_id = "submitted", job_id
+            arrays.append(array)
     return arrays
 
 
@@ -178,4 +184,4 @@ def submit_sweep(overrides: list[str]) -> tuple[Sweep, str, list[Unit], list[Arr
     if cluster == "local":
         run_here(units)
         return sweep, cluster, units, []
-    return sweep, cluster, units, submit_arrays(sweep, units)
+    return sweep, cluster, units, submit_arrays(units, lambda members, after: submit_array(sweep, members, after))
