@@ -10,21 +10,19 @@ line (`seed=0,1 method=wilson,ft`) run one chain per point (`wilss.sweep`) and w
 from __future__ import annotations
 
 import json
-import logging
 
 from omegaconf import DictConfig
 
 from wilss import distributed
 from wilss.cli import read_overrides
 from wilss.config import load_config, run_dir, step_dir, task_of
+from wilss.core import log
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.metrics import markdown_table
 from wilss.report import write_report
 from wilss.sweep import expand, is_sweep, prepare
 from wilss.train import group_labels, main
-
-log = logging.getLogger("wilss")
 
 
 def run_chain(overrides: list[str], last_step: int | None = None) -> list[dict]:
