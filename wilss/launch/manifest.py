@@ -13,18 +13,18 @@ from wilss.atomic import atomic_write_bytes
 from wilss.layout import StepLayout
 
 
-def read_manifest(step: StepLayout) -> dict:
-    return json.loads(step.manifest.read_text()) if step.manifest.is_file() else {}
+def read_manifest(files: StepLayout) -> dict:
+    return json.loads(files.manifest.read_text()) if files.manifest.is_file() else {}
 
 
-def update_manifest(step: StepLayout, **fields) -> dict:
+def update_manifest(files: StepLayout, /, **fields) -> dict:
     """Merge `fields` into the manifest; a new `job_id` is also appended to the `job_ids` history."""
-    manifest = read_manifest(step)
+    manifest = read_manifest(files)
     job_id = fields.get("job_id")
     if job_id and job_id not in manifest.get("job_ids", []):
         fields["job_ids"] = [*manifest.get("job_ids", []), job_id]
     manifest.update(fields, updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     payload = json.dumps(manifest, indent=2, sort_keys=True).encode()
-    atomic_write_bytes(step.manifest, lambda handle: handle.write(payload))
+    atomic_write_bytes(files.manifest, lambda handle: handle.write(payload))
     return manifest
 
