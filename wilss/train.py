@@ -48,6 +48,7 @@ def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.
         pretrained=model_cfg.pretrained if fully_supervised(cfg) else None,
         pretrained_md5=model_cfg.pretrained_md5, pretrained_trusted=model_cfg.pretrained_trusted,
         pooling_size=cfg.dataset.crop_size // model_cfg.output_stride, trim_padding_taps=cfg.train.trim_padding_taps,
+        options=model_cfg.options,
     ).to(dist.device)
     return model.to(memory_format=torch.channels_last) if channels_last else model
 

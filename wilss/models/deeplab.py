@@ -13,6 +13,15 @@ from wilss.models.norm import NormAct
 HEAD_DILATIONS: dict[int, tuple[int, int, int]] = {32: (3, 6, 9), 16: (6, 12, 18), 8: (12, 24, 32)}
 
 
+def head_dilations(output_stride: int) -> tuple[int, int, int]:
+    """The table's dilations; other strides (a ViT with 14-pixel patches) keep the same reach in input pixels,
+    about 96, 192 and 288 as at stride 16."""
+    if output_stride in HEAD_DILATIONS:
+        return HEAD_DILATIONS[output_stride]
+    base = max(1, round(96 / output_stride))
+    return base, 2 * base, 3 * base
+
+
 class DeeplabV3(nn.Module):
     """ASPP (1×1 + three dilated 3×3) → norm → 1×1, plus an image-pooling branch that is *added*, then a final norm.
 
@@ -24,14 +33,12 @@ class DeeplabV3(nn.Module):
     def __init__(self, in_channels: int, norm_act: NormAct, output_stride: int = 16, hidden_channels: int = 256,
                  out_channels: int = 256, pooling_size: int | None = None, trim_padding_taps: bool = False) -> None:
         super().__init__()
-        if output_stride not in HEAD_DILATIONS:
-            raise ValueError(f"output_stride must be one of {sorted(HEAD_DILATIONS)}, got {output_stride}")
         self.pooling_size = pooling_size
         self.out_channels = out_channels
         self.map_convs = nn.ModuleList(
             [nn.Conv2d(in_channels, hidden_channels, 1, bias=False)]
             + [AtrousConv2d(in_channels, hidden_channels, 3, padding=d, dilation=d, bias=False,
-                            trim_padding_taps=trim_padding_taps) for d in HEAD_DILATIONS[output_stride]]
+                            trim_padding_taps=trim_padding_taps) for d in head_dilations(output_stride)]
         )
         self.map_bn = norm_act(hidden_channels * 4)
         self.global_pooling_conv = nn.Conv2d(in_channels, hidden_channels, 1, bias=False)

@@ -94,7 +94,8 @@ def load_step0_model(path: Path, dataset: str | None, task_name: str | None) -> 
     check_meta(checkpoint, path, task_meta(task), option="--task/--dataset or --checkpoint")
     model_cfg, crop_size = found["config"]["model"], found["config"]["dataset"]["crop_size"]
     model = build_model(model_cfg["backbone"], task.classes_per_step, output_stride=model_cfg["output_stride"],
-                        norm=model_cfg["norm"], pooling_size=crop_size // model_cfg["output_stride"])
+                        norm=model_cfg["norm"], pooling_size=crop_size // model_cfg["output_stride"],
+                        options=model_cfg.get("options"))
     try:
         model.load_state_dict(checkpoint["modules"]["model"])
     except RuntimeError as err:
