@@ -16,7 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "wilss"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("wilss", "wilss.errors", "wilss.atomic", "wilss.core", "wilss.cli", "wilss.layout")),
+    ("core", ("wilss", "wilss.errors", "wilss.atomic", "wilss.core", "wilss.cli", "wilss.layout", "wilss.registry")),
     ("data", ("wilss.data", "wilss.synthetic")),
     ("models", ("wilss.models",)),
     ("training", ("wilss.engine", "wilss.methods", "wilss.metrics", "wilss.checkpoint", "wilss.distributed",

@@ -7,6 +7,7 @@ config is then saved in the step directory and is the single source of truth for
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -14,6 +15,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from wilss.data.datasets import DATASETS
 from wilss.data.tasks import Task, get_task
 from wilss.errors import WilssError
 from wilss.layout import RunLayout, StepLayout
@@ -21,6 +23,8 @@ from wilss.layout import RunLayout, StepLayout
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # shipped inside the package (wheel and sdist)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LR_POLICIES = ("poly", "constant_then_poly", "warmup")
+METHOD_CHOICES = {"labels": ("image", "pixel"), "classes": ("new", "seen"), "recipe": ("incremental", "base"),
+                  "init": ("previous_step", "pretrained")}
 
 
 def load_config(overrides: list[str], config_name: str = "train") -> DictConfig:
@@ -45,14 +49,16 @@ def _check(condition: bool, message: str) -> None:
 def validate(cfg: DictConfig) -> None:
     """Cross-field rules, each failing with the option to change."""
     get_task(cfg.dataset.name, cfg.task.name, cfg.step)
-    _check(not (cfg.overlap and cfg.dataset.name == "coco-voc"),
-           "overlap=true is not defined for dataset=coco-voc (COCO-to-VOC is disjoint by construction); drop it.")
+    _check(not cfg.overlap or DATASETS.get(cfg.dataset.name).overlap,
+           f"overlap=true is not defined for dataset={cfg.dataset.name} (disjoint by construction); drop it.")
     _check(cfg.train.precision in PRECISIONS, f"train.precision={cfg.train.precision}: choose one of {PRECISIONS}.")
     _check(cfg.train.loss in ("bce", "ce"), f"train.loss={cfg.train.loss}: choose bce or ce.")
     _check(cfg.eval.mode in ("parity", "full"), f"eval.mode={cfg.eval.mode}: choose parity or full.")
     for phase in ("base", "incremental"):
         policy = cfg.optim[phase].policy
         _check(policy in LR_POLICIES, f"optim.{phase}.policy={policy}: choose one of {LR_POLICIES}.")
+    for key, choices in METHOD_CHOICES.items():
+        _check(cfg.method[key] in choices, f"method.{key}={cfg.method[key]}: choose one of {choices}.")
     _check(cfg.train.batch_size > 0 and cfg.train.val_interval > 0 and cfg.train.checkpoint_interval > 0,
            "train.batch_size, train.val_interval and train.checkpoint_interval must be positive.")
 
@@ -78,18 +84,36 @@ def step_layout(cfg: DictConfig, step: int | None = None) -> StepLayout:
     return run_layout(cfg).step(cfg.step if step is None else step)
 
 
-def fully_supervised(cfg: DictConfig) -> bool:
-    """Step 0, and the joint baseline at any step, learn from pixel labels with the base-step recipe."""
-    return cfg.step == 0 or cfg.method.name == "joint"
+@dataclass(frozen=True)
+class StepRecipe:
+    """What the method of a step decides about the rest of the run (the `method` config of steps >= 1; step 0 is
+    always fully supervised from pixel labels, with the base recipe, from the pretrained weights)."""
+
+    method: str            # the registered method that computes the losses (wilss/methods/)
+    weak: bool             # learns from image-level labels only (no masks are read)
+    seen_classes: bool     # trains every class seen so far as one step (the joint baseline), else the new ones
+    base_recipe: bool      # train.epochs_base and optim.base, else train.epochs_incremental and optim.incremental
+    from_previous: bool    # starts from step t-1's weights (and may use them as the frozen old model)
+
+
+STEP0 = StepRecipe("supervised", weak=False, seen_classes=False, base_recipe=True, from_previous=False)
+
+
+def recipe_of(cfg: DictConfig) -> StepRecipe:
+    if cfg.step == 0:
+        return STEP0
+    method = cfg.method
+    return StepRecipe(method.name, weak=method.labels == "image", seen_classes=method.classes == "seen",
+                      base_recipe=method.recipe == "base", from_previous=method.init == "previous_step")
 
 
 def epochs_of(cfg: DictConfig) -> int:
-    return cfg.train.epochs_base if fully_supervised(cfg) else cfg.train.epochs_incremental
+    return cfg.train.epochs_base if recipe_of(cfg).base_recipe else cfg.train.epochs_incremental
 
 
 def optim_phase(cfg: DictConfig) -> DictConfig:
     """The learning-rate section that applies to this step."""
-    return cfg.optim.base if fully_supervised(cfg) else cfg.optim.incremental
+    return cfg.optim.base if recipe_of(cfg).base_recipe else cfg.optim.incremental
 
 
 def eval_batch_size(cfg: DictConfig) -> int:

@@ -50,6 +50,6 @@ class Registry(Generic[Entry]):
     def get(self, name: str) -> Entry:
         self._load()
         if name not in self._entries:
-            raise WilssError(f"{self.option}={name!r} is not a known {self.kind}; choose one of "
+            raise WilssError(f"{self.option}={name} is not a known {self.kind}; choose one of "
                              f"{', '.join(self.names())} (or add a module to {self.package}).")
         return self._entries[name]

@@ -19,7 +19,7 @@ from wilss import distributed
 from wilss.checkpoint import check_meta, code_version, load_checkpoint, save_checkpoint, task_meta
 from wilss.cli import read_overrides
 from wilss.core import configure_determinism, log, setup_logging
-from wilss.config import (epochs_of, eval_batch_size, fully_supervised, load_config, optim_phase, step_layout, task_of,
+from wilss.config import (epochs_of, eval_batch_size, load_config, optim_phase, recipe_of, step_layout, task_of,
                           to_yaml)
 from wilss.data.build import build_eval_datasets, build_training_stream
 from wilss.data.tasks import get_task
@@ -31,12 +31,11 @@ from wilss.engine.precision import grad_scaler, resolve_precision
 from wilss.engine.trainer import Progress, Trainer
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.layout import StepLayout
-from wilss.methods.supervised import SupervisedStep
-from wilss.methods.wilson import WilsonStep
+from wilss.methods import METHODS, MethodContext
 from wilss.metrics import markdown_table, summarize, write_results
-from wilss.models import build_model, build_norm, prepack
+from wilss.models import build_model, prepack
 from wilss.models.fold import fold_norms
-from wilss.models.localizer import build_localizer
+
 
 def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.nn.Module:
     """The model of this step on its device. ImageNet weights only matter for step 0: later steps start from
@@ -45,7 +44,7 @@ def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.
     model = build_model(
         model_cfg.backbone, task.classes_per_step, output_stride=model_cfg.output_stride, norm=model_cfg.norm,
         sync_bn=model_cfg.sync_bn and dist.world_size > 1,
-        pretrained=model_cfg.pretrained if fully_supervised(cfg) else None,
+        pretrained=None if recipe_of(cfg).from_previous else model_cfg.pretrained,
         pretrained_md5=model_cfg.pretrained_md5, pretrained_trusted=model_cfg.pretrained_trusted,
         pooling_size=cfg.dataset.crop_size // model_cfg.output_stride, trim_padding_taps=cfg.train.trim_padding_taps,
         options=model_cfg.options,
@@ -126,23 +125,19 @@ def cast_weights(model: torch.nn.Module, dtype: torch.dtype) -> None:
 
 
 def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool):
-    """Step 0 (and the joint baseline) learn from pixel labels; later steps run WILSON (or its `ft` baseline)
-    from image labels."""
+    """The registered method of the step (wilss/methods/), given step t−1 as the frozen old model when it starts
+    from there."""
     def wrap(module: torch.nn.Module) -> torch.nn.Module:
         """What the forward pass calls: DDP across processes, torch.compile'd on request (state_dict and
         optimizer stay on the plain module)."""
         network = DistributedDataParallel(module) if dist.world_size > 1 else module
         return torch.compile(network) if cfg.train.compile else network
 
-    if fully_supervised(cfg):
-        return SupervisedStep(model, wrap(model), cfg.train.loss)
-    old_model = load_previous_step(cfg, task, model, dist, channels_last)
-    norm_act = build_norm(cfg.model.norm, cfg.model.sync_bn and dist.world_size > 1)
-    localizer = build_localizer(model.body.out_channels, len(task.order), norm_act).to(dist.device)
-    if channels_last:
-        localizer = localizer.to(memory_format=torch.channels_last)
-    return WilsonStep(model, wrap(model), localizer, wrap(localizer), old_model if cfg.method.distill else None,
-                      cfg.method, task.num_old, cfg.train.inference_mode)
+    recipe = recipe_of(cfg)
+    old_model = load_previous_step(cfg, task, model, dist, channels_last) if recipe.from_previous else None
+    context = MethodContext(cfg, task, model, wrap, old_model, dist.device, channels_last,
+                            cfg.model.sync_bn and dist.world_size > 1)
+    return METHODS.get(recipe.method)(context)
 
 
 def evaluate_finished_step(cfg: DictConfig, task, dist, precision: str, channels_last: bool,
@@ -158,9 +153,10 @@ def evaluate_finished_step(cfg: DictConfig, task, dist, precision: str, channels
 
 def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bool) -> Trainer:
     """A step's training loop and everything it drives: data stream, model, method, optimizer, schedule."""
+    recipe = recipe_of(cfg)
     # The joint baseline trains every class seen so far at once, on all their images.
-    train_task = task.merged() if fully_supervised(cfg) else task
-    train_set, sampler = build_training_stream(cfg, train_task, not fully_supervised(cfg), dist.rank, dist.world_size)
+    train_task = task.merged() if recipe.seen_classes else task
+    train_set, sampler = build_training_stream(cfg, train_task, recipe.weak, dist.rank, dist.world_size)
     workers = cfg.train.num_workers
     loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
                         pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0)
@@ -169,7 +165,8 @@ def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bo
     phase = optim_phase(cfg)
     optimizer = build_optimizer(method.param_groups(phase), cfg.optim)
     progress = Progress(epochs=epochs_of(cfg), iters_per_epoch=sampler.batches_per_epoch())
-    constant_iters = 0 if fully_supervised(cfg) else cfg.method.pseudo_ep * progress.iters_per_epoch
+    # WILSON's localizer-only epochs keep the incremental learning rate constant (optim.*.policy decides)
+    constant_iters = 0 if recipe.base_recipe else cfg.method.pseudo_ep * progress.iters_per_epoch
     schedule = build_schedule(optimizer, phase.policy, progress.max_iters, cfg.optim.poly_power, constant_iters)
     return Trainer(method, optimizer, schedule, grad_scaler(dist.device, precision), loader, sampler, progress,
                    dist.device, precision, channels_last)

@@ -3,77 +3,27 @@ which subset, which transform."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from torch.utils.data import Dataset
 
 from wilss.core import log
 from wilss.data.dataset import ConcatenatedDataset, SegmentationDataset
-from wilss.data.index import load_presence
+from wilss.data.datasets import DATASETS, Source
 from wilss.data.labels import image_label_matrix, label_lut, step_subset
 from wilss.data.replay import build_replay_dataset
 from wilss.data.sampler import MixedShardSampler, ShardSampler
-from wilss.data.sources import Split, coco_split, voc_split
-from wilss.data.tasks import Task, VOC_TO_COCO
+from wilss.data.tasks import Task
 from wilss.data.transforms import eval_transform, train_transform
 from wilss.data.web import build_web_dataset
 from wilss.errors import WilssError
-from wilss.synthetic.voc import ensure_synthetic
 
 EPOCH_LENGTHS = ("step_images", "step_data", "released")
-
-IDENTITY = np.arange(256, dtype=np.uint8)
-
-
-def _voc_as_coco() -> np.ndarray:
-    table = np.zeros(256, dtype=np.uint8)
-    for voc_id, coco_id in VOC_TO_COCO.items():
-        table[voc_id] = coco_id
-    return table
-
-
-@dataclass(frozen=True)
-class Source:
-    """One split on disk plus the table that turns its raw ids into the task's class ids."""
-
-    split: Split
-    id_map: np.ndarray = field(default_factory=lambda: IDENTITY)
-
-    def presence(self, cache_dir: Path) -> np.ndarray:
-        raw = load_presence(self.split, cache_dir)
-        mapped = np.zeros_like(raw)
-        for raw_id in np.flatnonzero(raw.any(axis=0)):
-            mapped[:, self.id_map[raw_id]] |= raw[:, raw_id]
-        return mapped
-
-
-def _voc_root(cfg) -> Path:
-    if cfg.name == "synthetic":
-        gen = cfg.generate
-        return ensure_synthetic(Path(cfg.root), n_train=gen.train, n_val=gen.val, size=gen.size,
-                                          seed=gen.seed)
-    return Path(cfg.root)
 
 
 def _sources(cfg, task: Task) -> dict[str, Source]:
     """Named sources of the step: 'train', 'val' (validated during training) and optionally 'test'."""
-    if cfg.name in ("voc", "synthetic"):
-        root = _voc_root(cfg)
-        return {"train": Source(voc_split(root, "train")), "val": Source(voc_split(root, "val"))}
-    if cfg.name == "coco-voc":
-        if task.step == 0:
-            return {"train": Source(coco_split(cfg.coco_root, "train")), "val": Source(coco_split(cfg.coco_root, "val"))}
-        # Later steps train and validate on VOC relabelled to COCO ids on the fly (the original converted only
-        # the train masks, §12.1.8) and are tested on COCO val2017 with every class.
-        as_coco = _voc_as_coco()
-        return {
-            "train": Source(voc_split(cfg.voc_root, "train", "dataset.voc_root"), as_coco),
-            "val": Source(voc_split(cfg.voc_root, "val", "dataset.voc_root"), as_coco),
-            "test": Source(coco_split(cfg.coco_root, "val")),
-        }
-    raise WilssError(f"unknown dataset '{cfg.name}' (option dataset=...); choose voc, coco-voc or synthetic.")
+    return DATASETS.get(cfg.name).sources(cfg, task)
 
 
 def build_train_dataset(cfg, task: Task, overlap: bool, void_as_background: bool = True,

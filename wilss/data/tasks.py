@@ -44,6 +44,7 @@ def _voc_single_steps(base_last: int, step_size: int) -> tuple[tuple[int, ...], 
     return tuple(steps)
 
 
+# class family (DatasetSpec.classes) -> task -> class ids of each step
 TASKS: dict[str, dict[str, tuple[tuple[int, ...], ...]]] = {
     "voc": {
         "15-5": _voc_single_steps(15, 5),
@@ -54,12 +55,17 @@ TASKS: dict[str, dict[str, tuple[tuple[int, ...], ...]]] = {
         "19-1": _voc_single_steps(19, 1),
         "offline": (_voc_range(0, 20),),
     },
-    "coco-voc": {
+    "coco": {
         "voc": ((0,) + COCO_BASE_IDS, COCO_VOC_IDS),
     },
 }
-# The synthetic dataset is drawn in the VOC layout with the VOC classes, so it shares VOC's tasks.
-TASKS["synthetic"] = TASKS["voc"]
+
+
+def class_family(dataset: str) -> str:
+    """The class ids a dataset's tasks are written in (its registered `DatasetSpec.classes`)."""
+    from wilss.data.datasets import DATASETS  # deferred: the dataset modules import this one
+
+    return DATASETS.get(dataset).classes
 
 
 @dataclass(frozen=True)
@@ -109,16 +115,14 @@ class Task:
 
     def class_names(self) -> list[str]:
         """Names in label order (VOC names; COCO ids as 'coco<id>' unless the dataset names them)."""
-        if self.dataset in ("voc", "synthetic"):
+        if class_family(self.dataset) == "voc":
             return [VOC_CLASSES[c] for c in self.order]
         return ["background" if c == 0 else f"coco{c}" for c in self.order]
 
 
 def get_task(dataset: str, name: str, step: int) -> Task:
     """Look a task up, with an error that lists what exists."""
-    if dataset not in TASKS:
-        raise WilssError(f"unknown dataset '{dataset}' (option dataset=...); choose one of {sorted(TASKS)}.")
-    tasks = TASKS[dataset]
+    tasks = TASKS[class_family(dataset)]
     if name not in tasks:
         raise WilssError(
             f"unknown task '{name}' for dataset '{dataset}' (option task=...); "

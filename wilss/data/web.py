@@ -48,7 +48,7 @@ def read_selection(path: Path) -> list[tuple[str, str]]:
 
 def _class_id(task: Task, voc_id: int) -> int:
     """The dataset's id of a VOC class (COCO-to-VOC numbers the VOC classes with COCO ids)."""
-    return VOC_TO_COCO[voc_id] if task.dataset == "coco-voc" else voc_id
+    return VOC_TO_COCO[voc_id] if class_family(task.dataset) == "coco" else voc_id
 
 
 def _step_entries(entries: list[tuple[str, str]], task: Task, num: int | None) -> list[tuple[int, str]]:

@@ -7,6 +7,7 @@ from torch import nn
 
 from wilss.engine.losses import SEGMENTATION_LOSSES
 from wilss.engine.optim import segmentation_param_groups
+from wilss.methods import METHODS, MethodContext
 
 
 class SupervisedStep:
@@ -26,3 +27,9 @@ class SupervisedStep:
 
     def modules(self) -> dict[str, nn.Module]:
         return {"model": self.model}
+
+
+@METHODS.register("supervised", "joint")
+def build_supervised(context: MethodContext) -> SupervisedStep:
+    """Step 0, and the joint baseline (its config trains every class seen so far, with the step-0 recipe)."""
+    return SupervisedStep(context.model, context.wrap(context.model), context.cfg.train.loss)

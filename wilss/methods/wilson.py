@@ -7,16 +7,14 @@ from __future__ import annotations
 import contextlib
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from wilss.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from wilss.engine.optim import segmentation_param_groups
+from wilss.methods import METHODS, MethodContext
 from wilss.methods import wilson_losses as L
-from wilss.methods.pamr import pamr
-
-# The original de-normalises PAMR's input with blue mean 0.4069 instead of 0.406 (§12.2.9).
-ORIGINAL_DENORM_MEAN = (0.485, 0.456, 0.4069)
+from wilss.methods.pseudo_labels import PSEUDO_LABELS
+from wilss.models import build_norm
+from wilss.models.localizer import build_localizer
 
 
 class WilsonStep:
@@ -28,9 +26,7 @@ class WilsonStep:
         self.inference_mode = inference_mode
         self.localizer, self.localizer_network = localizer, localizer_network
         self.old_model, self.cfg, self.num_old = old_model, method_cfg, num_old
-        mean = ORIGINAL_DENORM_MEAN if method_cfg.denorm_mean_typo else IMAGENET_MEAN
-        self.mean = torch.tensor(mean).view(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        self.pseudo_labels = PSEUDO_LABELS.get(method_cfg.pseudo_labels)(method_cfg)
 
     def _old_outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.inference_mode() if self.inference_mode else torch.no_grad():
@@ -45,10 +41,6 @@ class WilsonStep:
             z_eval = self.localizer(features).detach()
         self.localizer.train()
         return z_eval.float()
-
-    def _pamr_image(self, images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        rgb = images.float() * self.std.to(images.device) + self.mean.to(images.device)
-        return F.interpolate(rgb, size=size, mode="bilinear", align_corners=True)
 
     def losses(self, batch: dict[str, torch.Tensor], epoch: int) -> dict[str, torch.Tensor]:
         images, y, cfg, num_old = batch["image"], batch["labels"].float(), self.cfg, self.num_old
@@ -66,10 +58,7 @@ class WilsonStep:
             # Localizer-only phase; 0·p keeps every parameter in the graph, as DDP's reducer expects.
             losses["seg"] = 0.0 * p.sum()
             return losses
-        m = F.softmax(z_eval, dim=1)
-        m_soft = pamr(self._pamr_image(images, m.shape[-2:]), m, cfg.pamr_iterations,
-                      tuple(cfg.pamr_dilations)) if cfg.affinity else m
-        m, m_soft = L.mask_by_labels(m, y), L.mask_by_labels(m_soft, y)
+        m, m_soft = self.pseudo_labels(images, z_eval, y)
         if old_logits is None:
             targets = cfg.alpha * L.binarize(m) + (1.0 - cfg.alpha) * m
         else:
@@ -84,3 +73,16 @@ class WilsonStep:
 
     def modules(self) -> dict[str, nn.Module]:
         return {"model": self.model, "localizer": self.localizer}
+
+
+@METHODS.register("wilson", "ft")
+def build_wilson(context: MethodContext) -> WilsonStep:
+    """The localizer on the new model's body features; the old model only when `method.distill` (not `ft`)."""
+    cfg, model = context.cfg, context.model
+    norm_act = build_norm(cfg.model.norm, context.sync_bn)
+    localizer = build_localizer(model.body.out_channels, len(context.task.order), norm_act).to(context.device)
+    if context.channels_last:
+        localizer = localizer.to(memory_format=torch.channels_last)
+    return WilsonStep(model, context.wrap(model), localizer, context.wrap(localizer),
+                      context.old_model if cfg.method.distill else None, cfg.method, context.task.num_old,
+                      cfg.train.inference_mode)

@@ -1,0 +1,47 @@
+"""Datasets by name (`dataset.name`): each module of this package registers a `DatasetSpec` in `DATASETS`.
+
+A spec says which class ids its tasks use (`classes`: the VOC ids 0-20, or the COCO ids of COCO-to-VOC) and
+where each split of a step comes from (`sources`), as `Source`s: a split on disk plus the table from its raw
+mask ids to the task's class ids. Adding a dataset: a module here plus a `wilss/configs/dataset/<name>.yaml`
+(docs/design.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wilss.data.index import load_presence
+from wilss.data.sources import Split
+from wilss.data.tasks import Task
+from wilss.registry import Registry
+
+IDENTITY = np.arange(256, dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One split on disk plus the table that turns its raw ids into the task's class ids."""
+
+    split: Split
+    id_map: np.ndarray = field(default_factory=lambda: IDENTITY)
+
+    def presence(self, cache_dir: Path) -> np.ndarray:
+        raw = load_presence(self.split, cache_dir)
+        mapped = np.zeros_like(raw)
+        for raw_id in np.flatnonzero(raw.any(axis=0)):
+            mapped[:, self.id_map[raw_id]] |= raw[:, raw_id]
+        return mapped
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    classes: str                                          # "voc" | "coco": the ids its tasks are written in
+    sources: Callable[[object, Task], dict[str, Source]]  # (dataset config, task) -> 'train', 'val'[, 'test']
+    overlap: bool = True                                  # whether overlap=true means anything for it
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset", __name__, "dataset")

@@ -1,0 +1,19 @@
+"""Where a weak step's pseudo-labels of the new classes come from (`method.pseudo_labels`): each module of this
+package registers a builder in `PSEUDO_LABELS`. A source is built from the method config and called every
+iteration as `source(images, localizer_logits, labels) -> (m, m_refined)`: per-pixel class scores (B, C, h, w)
+at feature resolution, zero for classes absent from the image-level labels; `m` becomes the segmentation
+targets (docs/method.md, "Pseudo-labels"), `m_refined` the localizer's own hard targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from wilss.registry import Registry
+
+PseudoLabelSource = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+PSEUDO_LABELS: Registry[Callable[..., PseudoLabelSource]] = Registry("pseudo-label source", __name__,
+                                                                     "method.pseudo_labels")
