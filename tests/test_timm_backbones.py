@@ -15,7 +15,7 @@ pytest.importorskip("timm", reason="the timm backbones need the optional extra: 
 TINY = ["experiment=demo", "dataset.generate.train=48", "dataset.generate.val=12", "dataset.generate.size=64",
         "dataset.crop_size=64", "dataset.crop_size_val=64", "train.batch_size=4", "train.num_workers=0",
         "train.device=cpu", "train.epochs_base=1", "train.epochs_incremental=1", "train.max_iters_per_epoch=2",
-        "method.pseudo_ep=0", "eval.batch_size=6", "train.tensorboard=false"]
+        "method.pseudo_ep=0", "eval.batch_size=6", "train.loggers=[]"]
 
 BACKBONES = {
     "timm_resnet": ["model=timm_resnet50", "model.options.timm_model=resnet18"],

@@ -174,7 +174,7 @@ def base_overrides(args: argparse.Namespace, work: Path) -> list[str]:
     return ["dataset=synthetic", f"model={args.backbone}", "model.pretrained=null", f"dataset.crop_size={args.crop}",
             f"dataset.crop_size_val={args.crop}", f"dataset.generate.size={args.crop}", "dataset.generate.train=64",
             "dataset.generate.val=8", f"train.batch_size={args.batch}", "train.num_workers=0",
-            f"train.device={args.device}", "train.tensorboard=false", "method.pseudo_ep=0",
+            f"train.device={args.device}", "train.loggers=[]", "method.pseudo_ep=0",
             f"output_root={work}", f"run_dir={work / 'run'}"]
 
 

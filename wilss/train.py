@@ -24,8 +24,9 @@ from wilss.config import (epochs_of, eval_batch_size, load_config, optim_phase, 
 from wilss.data.build import build_eval_datasets, build_training_stream
 from wilss.data.tasks import get_task
 from wilss.engine.evaluate import eval_loader, evaluate
-from wilss.engine.hooks import CheckpointHook, ProgressHook, StopHook, TensorBoard, ValidationHook
+from wilss.engine.hooks import CheckpointHook, ProgressHook, StopHook, ValidationHook
 from wilss.engine.interrupt import StopRequest
+from wilss.engine.loggers import MetricLoggers
 from wilss.engine.optim import build_optimizer, build_schedule
 from wilss.engine.precision import grad_scaler, resolve_precision
 from wilss.engine.trainer import Progress, Trainer
@@ -209,7 +210,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
         log.info("resumed from %s at epoch %d, iteration %d", out.last, progress.epoch, progress.iteration)
 
     # --- hooks and loop ----------------------------------------------------------------------------------
-    board = TensorBoard(out.tensorboard if dist.is_main and cfg.train.tensorboard else None)
+    board = MetricLoggers(list(cfg.train.loggers), out if dist.is_main else None)
     eval_cfg = {"device": dist.device, "precision": precision, "channels_last": channels_last}
     validation = ValidationHook(cfg.train.val_interval, val_loader, task, eval_cfg, board, dist.is_main,
                                 cfg.train.image_panels)

@@ -15,42 +15,18 @@ from wilss.checkpoint import save_checkpoint
 from wilss.core import log
 from wilss.engine.evaluate import evaluate
 from wilss.engine.interrupt import StopRequest, TrainingInterrupted
+from wilss.engine.loggers import MetricLoggers
 from wilss.engine.trainer import Hook, Trainer
 from wilss.metrics import summarize
 from wilss.visualize import panel_grid
 
 
 
-class TensorBoard:
-    """Rank 0's TensorBoard writer; a do-nothing stand-in elsewhere or when disabled."""
-
-    def __init__(self, directory: Path | None) -> None:
-        self.writer = None
-        if directory is not None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(directory))
-
-    def scalars(self, values: dict[str, float], step: int) -> None:
-        if self.writer:
-            for name, value in values.items():
-                if value is not None:
-                    self.writer.add_scalar(name, value, step)
-
-    def image(self, name: str, image: torch.Tensor, step: int) -> None:
-        if self.writer:
-            self.writer.add_image(name, image, step)
-
-    def close(self) -> None:
-        if self.writer:
-            self.writer.close()
-
-
 class ProgressHook(Hook):
-    """Every `interval` iterations: losses, lr, throughput and ETA on the console and in TensorBoard.
+    """Every `interval` iterations: losses, lr, throughput and ETA on the console and to the metric loggers.
     Reading the loss values synchronises with the device, so it happens only here, not every step."""
 
-    def __init__(self, interval: int, global_batch: int, board: TensorBoard, is_main: bool) -> None:
+    def __init__(self, interval: int, global_batch: int, board: MetricLoggers, is_main: bool) -> None:
         self.interval, self.global_batch, self.board, self.is_main = interval, global_batch, board, is_main
         self.window_start = time.perf_counter()
         self.window_iters = 0
@@ -81,9 +57,9 @@ class ProgressHook(Hook):
 
 
 class ValidationHook(Hook):
-    """Every `interval` epochs and after the last: mIoU on the validation set, to console and TensorBoard."""
+    """Every `interval` epochs and after the last: mIoU on the validation set, to the console and the metric loggers."""
 
-    def __init__(self, interval: int, loader: DataLoader, task, eval_cfg: dict, board: TensorBoard,
+    def __init__(self, interval: int, loader: DataLoader, task, eval_cfg: dict, board: MetricLoggers,
                  is_main: bool, panels: int) -> None:
         self.interval, self.loader, self.task, self.eval_cfg = interval, loader, task, eval_cfg
         self.board, self.is_main, self.panels = board, is_main, panels

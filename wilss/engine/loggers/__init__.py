@@ -1,0 +1,44 @@
+"""Metric loggers (`train.loggers`, a list of names): each module of this package registers a builder in
+`LOGGERS` that takes the step's layout and returns a `MetricLogger`. The hooks write to `MetricLoggers`, which
+hands every value to each configured logger on rank 0. Adding a sink (W&B, MLflow, CSV): one module here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
+
+from wilss.layout import StepLayout
+from wilss.registry import Registry
+
+
+class MetricLogger(Protocol):
+    def scalars(self, values: dict[str, float | None], step: int) -> None: ...
+
+    def image(self, name: str, image: torch.Tensor, step: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+LOGGERS: Registry[Callable[[StepLayout], MetricLogger]] = Registry("metric logger", __name__, "train.loggers")
+
+
+class MetricLoggers:
+    """Every configured logger at once; none on ranks other than 0. `step` is the global iteration."""
+
+    def __init__(self, names: list[str], files: StepLayout | None) -> None:
+        self.loggers = [LOGGERS.get(name)(files) for name in names] if files is not None else []
+
+    def scalars(self, values: dict[str, float | None], step: int) -> None:
+        present = {name: value for name, value in values.items() if value is not None}
+        for logger in self.loggers:
+            logger.scalars(present, step)
+
+    def image(self, name: str, image: torch.Tensor, step: int) -> None:
+        for logger in self.loggers:
+            logger.image(name, image, step)
+
+    def close(self) -> None:
+        for logger in self.loggers:
+            logger.close()

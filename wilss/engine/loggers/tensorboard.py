@@ -1,0 +1,28 @@
+"""TensorBoard event files under `<step dir>/tensorboard/` (`tensorboard --logdir outputs`)."""
+
+from __future__ import annotations
+
+import torch
+
+from wilss.engine.loggers import LOGGERS
+from wilss.layout import StepLayout
+
+
+class TensorBoardLogger:
+    def __init__(self, files: StepLayout) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # the tensorboard package, only when chosen
+
+        self.writer = SummaryWriter(str(files.tensorboard))
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        for name, value in values.items():
+            self.writer.add_scalar(name, value, step)
+
+    def image(self, name: str, image: torch.Tensor, step: int) -> None:
+        self.writer.add_image(name, image, step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+LOGGERS.register("tensorboard")(TensorBoardLogger)
