@@ -46,8 +46,8 @@ say "pip check"
 say "shortened demo chain with the wilss command, from an empty directory"
 mkdir -p "$WORK/empty"
 cd "$WORK/empty"
-"$WORK/venv/bin/wilss" chain experiment=demo dataset.generate.train=96 dataset.generate.val=24 \
-  dataset.generate.size=64 dataset.crop_size=64 dataset.crop_size_val=64 train.epochs_base=2 \
-  train.epochs_incremental=1 train.val_interval=2 train.num_workers=0
+"$WORK/venv/bin/wilss" chain experiment=demo dataset.generate.train=48 dataset.generate.val=12 \
+  dataset.generate.size=64 dataset.crop_size=64 dataset.crop_size_val=64 train.epochs_base=1 \
+  train.epochs_incremental=1 train.val_interval=1 train.num_workers=0
 test -f outputs/synthetic-15-5/demo/results.md
 say "install check passed"

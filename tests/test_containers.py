@@ -108,7 +108,7 @@ def test_doctor_reports_the_inplace_abn_cuda_release_equal_to_torchs():
 
 
 def test_doctor_names_a_cuda_mismatch(tmp_path):
-    from wilss.doctor import extension_cuda_release
+    from wilss.preflight.environment import extension_cuda_release
 
     library = tmp_path / "_backend.so"
     library.write_bytes(b"\x00ELF...Cuda compilation tools, release 12.8, V12.8.93\x00")
