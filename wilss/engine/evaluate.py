@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from wilss.core import ProgressLine
 from wilss.data.dataset import SegmentationDataset
 from wilss.data.sampler import ShardSampler
 from wilss.distributed import DistInfo, all_reduce_sum
@@ -28,6 +29,7 @@ def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, device: tor
     model.eval()
     matrix = ConfusionMatrix(num_classes, device)
     panels: list[tuple] = []
+    progress = ProgressLine("evaluation", len(loader.sampler))
     for batch in loader:
         images = batch["image"].to(device, non_blocking=True)
         if channels_last:
@@ -39,6 +41,8 @@ def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, device: tor
         matrix.update(target, prediction)
         for i in range(min(keep_panels - len(panels), len(images))):
             panels.append((batch["image"][i], batch["mask"][i], prediction[i].cpu()))
+        progress.advance(len(images))
+    progress.finish()
     all_reduce_sum(matrix.matrix)
     model.train(was_training)
     return matrix, panels
