@@ -13,6 +13,7 @@
 # bf16, the native norm only; InPlace-ABN is built and run only in the GPU mode. --out: where the runs go
 # (default: a new temporary folder, kept, printed at the end).
 set -euo pipefail
+unset PYTHONPATH  # the installed package must be what runs, not a source tree (or its egg-info) on the path
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python}"

@@ -11,6 +11,7 @@
 # PYTHON picks the interpreter of the venv (default python3). tests/test_install.py runs it and compares the two
 # "torch:" lines it prints.
 set -euo pipefail
+unset PYTHONPATH  # the installed package must be what runs, not a source tree (or its egg-info) on the path
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"

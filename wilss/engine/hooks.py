@@ -14,6 +14,7 @@ from wilss import distributed
 from wilss.checkpoint import save_checkpoint
 from wilss.core import duration, log
 from wilss.engine.evaluate import evaluate
+from wilss.engine.precision import autocast
 from wilss.engine.interrupt import StopRequest, TrainingInterrupted
 from wilss.engine.trainer import Hook, Trainer
 from wilss.metrics import summarize
@@ -119,7 +120,21 @@ class ValidationHook(Hook):
                      *(_fmt(self.last_metrics[k]) for k in ("miou_old", "miou_new", "miou_all")))
             self.board.scalars({f"val/{k}": v for k, v in self.last_metrics.items()}, progress.global_iteration)
             if panels:
-                self.board.image("val/image_gt_prediction", panel_grid(panels), progress.global_iteration)
+                self.board.image("val/image_gt_prediction", self.panel(panels, trainer.method),
+                                 progress.global_iteration)
+
+    def panel(self, panels: list[tuple], method) -> torch.Tensor:
+        """Image | ground truth | prediction, plus in weak steps the pseudo-label the method learns from."""
+        if not hasattr(method, "pseudo_labels"):
+            return panel_grid(panels, self.task.class_names())
+        device, precision = self.eval_cfg["device"], self.eval_cfg["precision"]
+        images = torch.stack([image for image, _, _ in panels]).to(device)
+        if self.eval_cfg["channels_last"]:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(device, precision):  # as evaluated: the frozen old model may hold autocast-dtype weights
+            pseudo = method.pseudo_labels(images, torch.stack([mask for _, mask, _ in panels]).to(device)).cpu()
+        return panel_grid([(*panel, labels) for panel, labels in zip(panels, pseudo)], self.task.class_names(),
+                          ("image", "ground truth", "prediction", "pseudo-label"))
 
 
 class CheckpointHook(Hook):
