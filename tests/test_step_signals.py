@@ -14,10 +14,8 @@ from conftest import REPO
 # does (or not) and exits: the timeout signal keeps arriving through interpreter shutdown.
 PROGRAM = """
 import os, subprocess, sys, time
-from wilss.engine.interrupt import StopRequest
 from wilss.launch import step
-stop = StopRequest()
-step.install_stop_signals(stop)
+stop = step.install_stop_signals()
 subprocess.Popen(["sh", "-c", f"while kill -{sys.argv[1]} {os.getpid()} 2>/dev/null; do :; done"])
 time.sleep(0.5)
 assert stop.requested
