@@ -104,11 +104,15 @@ class ValidationHook(Hook):
 
     def validate(self, trainer: Trainer) -> None:
         progress = trainer.progress
+        if self.is_main:
+            log.info("validating after epoch %d", progress.epoch)
         try:
             matrix, panels = evaluate(trainer.method.model, self.loader, len(self.task.order), **self.eval_cfg,
                                       keep_panels=self.panels if self.is_main else 0, stop=self.stop)
-        except EvaluationInterrupted:
+        except EvaluationInterrupted as stopped:
             self.owed = True  # the stop hook saves and stops after this epoch's checkpoint
+            log.warning("validation after epoch %d stopped (%s); it runs again after the restart", progress.epoch,
+                        stopped.reason)
             return
         self.owed = False
         summary = summarize(matrix.iou(), self.task.num_old, self.task.class_names())
@@ -152,6 +156,14 @@ class StopHook(Hook):
 
     def __init__(self, stop: StopRequest, checkpoint: CheckpointHook) -> None:
         self.stop, self.checkpoint = stop, checkpoint
+
+    def before_train(self, trainer: Trainer) -> None:
+        """A request during the start-up (imports, data, model: seconds) stops before the first iteration; the
+        checkpoint the run started from is still the resume point."""
+        if distributed.any_rank(self.stop.requested):
+            log.warning("stop requested (%s) during the start-up: nothing new to save", self.stop.reason)
+            raise TrainingInterrupted(self.stop.reason or "stop requested on another rank",
+                                      trainer.progress.global_iteration)
 
     def after_step(self, trainer: Trainer) -> None:
         self._stop_if_requested(trainer)
