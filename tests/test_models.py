@@ -210,16 +210,6 @@ def test_bf16_autocast_training_step() -> None:
     assert model.body.mod1.conv1.weight.grad is not None
 
 
-def test_init_new_classifier_balanced() -> None:
-    model = build_model("resnet18", [16, 5])
-    bg_weight, bg_bias = model.cls[0].weight[0].clone(), model.cls[0].bias[0].item()
-    model.init_new_classifier_balanced(1)
-    expected = bg_bias - torch.log(torch.tensor(6.0)).item()
-    torch.testing.assert_close(model.cls[1].weight, bg_weight.expand(5, -1, -1, -1))
-    torch.testing.assert_close(model.cls[1].bias, torch.full((5,), expected))
-    assert model.cls[0].bias[0].item() == pytest.approx(expected)
-
-
 def _sync_worker(rank: int, init_file: str, out_dir: str) -> None:
     import torch.distributed as dist
 

@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from conftest import REPO, run_cli
-from wilss.data.synthetic import ensure_synthetic
 from wilss.launch import slurm
+from wilss.synthetic.voc import ensure_synthetic
 
 CPU_JOB = ["model=resnet18", "train.num_workers=0", "train.device=cpu", "train.log_interval=2", "eval.batch_size=4",
            "launch.gpus_per_node=0", "launch.cpus_per_task=1", "launch.mem_gb=2"]

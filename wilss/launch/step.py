@@ -11,7 +11,6 @@ sbatch scripts), or `StepJob` pickled by submitit (`python -m wilss.submit`). Th
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 
@@ -21,14 +20,14 @@ from wilss import distributed
 from wilss.chain import read_step_results, write_chain_report
 from wilss.cli import read_overrides
 from wilss.config import load_config, step_dir, task_of
+from wilss.core import log, sha256_of
 from wilss.engine.interrupt import StopRequest, TrainingInterrupted
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch import slurm
-from wilss.launch.manifest import sha256_of, update_manifest
+from wilss.launch.manifest import update_manifest
 from wilss.launch.rendezvous import export_torch_env, is_main_process, slurm_job_id
 from wilss.train import main as train_step
 
-log = logging.getLogger("wilss")
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: the step stopped early with its checkpoint saved; run it again to resume
 TIMEOUT_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)  # sbatch --signal: USR1 in our scripts, USR2 from submitit
