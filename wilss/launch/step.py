@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import torch
 
@@ -26,6 +27,7 @@ from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.manifest import update_manifest
 from wilss.launch.rendezvous import export_torch_env, is_main_process, slurm_job_id
+from wilss.report import report_if_sweep_finished
 from wilss.train import main as train_step
 
 
@@ -113,6 +115,8 @@ def run_step(overrides: list[str]) -> dict:
         update_manifest(directory, state="finished", final_sha256=sha256_of(final), reason=None)
         if cfg.step == task_of(cfg).num_steps - 1:
             print(write_chain_report(cfg, [read_step_results(cfg, s) for s in range(cfg.step)] + [results]))
+            if cfg.sweep_dir:
+                report_if_sweep_finished(Path(cfg.sweep_dir))  # the last point to finish writes the report
     return results
 
 
