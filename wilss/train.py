@@ -47,6 +47,7 @@ def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.
         pretrained=model_cfg.pretrained if fully_supervised(cfg) else None,
         pretrained_md5=model_cfg.pretrained_md5, pretrained_trusted=model_cfg.pretrained_trusted,
         pooling_size=cfg.dataset.crop_size // model_cfg.output_stride, trim_padding_taps=cfg.train.trim_padding_taps,
+        init=model_cfg.init,
     ).to(dist.device)
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
@@ -250,7 +251,8 @@ USAGE = """usage: python -m wilss.train [--cfg] [key=value | group=option ...]
 Train one step of an incremental segmentation task. Overrides are Hydra syntax, e.g.
   python -m wilss.train experiment=demo
   python -m wilss.train dataset=voc dataset.root=/data/voc task=15-5 step=0 overlap=true
-Groups: dataset (voc, coco-voc, synthetic), task, model, optim, train, eval, experiment.
+Groups: dataset (voc, coco-voc, synthetic), task, model, optim, train, eval, experiment,
+mode (default | reference: the original code's arithmetic, to compare with the paper's code).
 --cfg prints the composed configuration and exits. See README.md for the mapping from the original flags.
 """
 
