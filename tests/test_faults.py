@@ -26,7 +26,7 @@ import torch
 
 from conftest import REPO, run_cli
 from test_slurm import job_ids_of, manifest, slurm_cluster, wait_for_jobs  # noqa: F401 - slurm_cluster: fixture
-from wilss.data.synthetic import ensure_synthetic
+from wilss.synthetic.voc import ensure_synthetic
 from wilss.launch import slurm
 
 FULL_MATRIX = os.environ.get("WILSS_FAULT_MATRIX") == "1"

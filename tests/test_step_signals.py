@@ -40,7 +40,7 @@ def test_a_timeout_signal_during_shutdown_does_not_kill_a_finished_step(signal_n
 def test_a_terminate_for_every_process_of_the_step_stops_training_with_workers_instead_of_killing_it(tmp_path):
     # Slurm signals every process of a step, data-loading workers included (here: the process group). The
     # workers ignore it; the main process saves and exits with the 'interrupted' status.
-    from wilss.data.synthetic import ensure_synthetic
+    from wilss.synthetic.voc import ensure_synthetic
 
     ensure_synthetic(tmp_path / "data", n_train=40, n_val=4, size=32, seed=0)
     overrides = ["dataset=synthetic", f"dataset.root={tmp_path / 'data'}", "dataset.generate.train=40",
