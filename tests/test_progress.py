@@ -89,3 +89,27 @@ def test_without_later_steps_the_line_has_no_chain_eta(monkeypatch, lines):
     progress = Progress(epochs=1, iters_per_epoch=20)
     run_iterations(ProgressHook(10, 8, TensorBoard(None), True), progress, clock, [1.0] * 20)
     assert len(lines) == 2 and "chain" not in lines[1]
+
+
+def test_a_chain_logs_its_phases_and_the_chain_eta_and_titles_its_panels(tmp_path):
+    """The real command: step 0's log has the chain's ETA and every evaluation's progress lines; the TensorBoard
+    panel has three columns at step 0 and four (the pseudo-label) in the weak step 1."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from conftest import run_cli
+    from test_train_e2e import TINY
+
+    result = run_cli(["wilss.chain", *TINY, f"output_root={tmp_path}", "train.epochs_base=1",
+                      "train.epochs_incremental=1", "train.image_panels=2"], cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = tmp_path / "synthetic-15-5" / "wilson"
+    step0, step1 = ((run / f"step{step}" / "train.log").read_text() for step in (0, 1))
+    assert "drawing the synthetic dataset (64 px)" in step0 and "(chain " in step0
+    assert "(chain " not in step1  # the last step: its ETA is the chain's
+    assert "evaluation: 12 images in" in step0 and "evaluation: 12 images in" in step1
+    widths = []
+    for step in (0, 1):
+        events = EventAccumulator(str(run / f"step{step}" / "tensorboard"), size_guidance={"images": 0}).Reload()
+        widths.append(events.Images("val/image_gt_prediction")[-1].width)
+    crop, pad = 64, 4
+    assert widths == [3 * (crop + pad) + pad, 4 * (crop + pad) + pad]

@@ -1,4 +1,5 @@
-"""Where a run stands: `python -m wilss.status RUN_DIR`, one line per step.
+"""Where a run stands: `python -m wilss.status RUN_DIR`, one line per step (for a sweep directory: one line per
+point and step, and how many points are done, running, pending and failed).
 
 Reads what the jobs leave in the run directory (manifest, checkpoint sidecars, results) and asks Slurm for
 the state of each step's job: the job state (with the pending reason), restarts, epoch and iteration, the
@@ -10,11 +11,13 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest
+from wilss.sweep import read_sweep_file, recorded_points
 
 
 def _pct(value) -> str:
@@ -28,14 +31,36 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def job_column(manifest: dict) -> str:
+DEPENDENCY_GONE = "cancelled because the step before it did not finish (its dependency can never be met)"
+
+
+def job_of(manifest: dict) -> tuple[str, str] | None:
+    """(state, detail) of the step's Slurm job; None without one (or for a job of this machine)."""
+    job_id = manifest.get("job_id")
+    if not job_id or manifest.get("cluster") == "local" or not slurm.available():
+        return None
+    return slurm.job_state(job_id)
+
+
+def job_column(manifest: dict, job: tuple[str, str] | None) -> str:
     job_id = manifest.get("job_id")
     if not job_id:
         return "no job"
-    if manifest.get("cluster") == "local" or not slurm.available():
+    if job is None:
         return f"job {job_id}"
-    state, detail = slurm.job_state(job_id)
+    state, detail = job
     return f"job {job_id} {state}" + (f" ({detail})" if detail else "")
+
+
+def state_column(manifest: dict, job: tuple[str, str] | None) -> str:
+    """The manifest's state, unless the job ended without the step recording it (killed, cancelled before it
+    started, its node lost): then what Slurm says, so that no dead step reads as running."""
+    recorded = manifest.get("state", "–")
+    if job is None or job[0] in slurm.ACTIVE_STATES or recorded not in ("submitted", "running", "requeued"):
+        return recorded
+    state, detail = job
+    why = DEPENDENCY_GONE if "Dependency" in detail else state.lower()
+    return f"never ran: {why}" if recorded == "submitted" else f"ended while {recorded}: {why}"
 
 
 def progress_column(step_dir: Path) -> str:
@@ -67,7 +92,8 @@ def checkpoint_column(step_dir: Path, manifest: dict) -> str:
 
 def step_line(step_dir: Path) -> str:
     manifest = read_manifest(step_dir)
-    columns = [step_dir.name, job_column(manifest), manifest.get("state", "–"),
+    job = job_of(manifest)
+    columns = [step_dir.name, job_column(manifest, job), state_column(manifest, job),
                f"restarts {manifest.get('restarts', 0)}", progress_column(step_dir), metrics_column(step_dir),
                checkpoint_column(step_dir, manifest)]
     return " | ".join(columns)
@@ -75,20 +101,72 @@ def step_line(step_dir: Path) -> str:
 
 def step_dirs(run: Path) -> list[Path]:
     found = [p for p in run.iterdir() if p.is_dir() and re.fullmatch(r"step\d+", p.name)] if run.is_dir() else []
-    if not found:
-        raise WilssError(f"'{run}' holds no step directories (step0, step1, ...); pass the run directory that "
-                         "python -m wilss.submit printed.")
     return sorted(found, key=lambda p: int(p.name[4:]))
+
+
+def nothing_started(run: Path) -> str:
+    """What to say about a run directory without steps: an sbatch chain writes nothing before its first job
+    starts, so it may simply be queued."""
+    queued = [f"job {job_id} {name} {state}" + (f" ({reason})" if reason else "")
+              for job_id, name, state, reason in (slurm.my_jobs() if slurm.available() else [])
+              if name.startswith("wilss-")]
+    if queued:
+        return (f"{run}: no step has started yet. Your queued or running wilss jobs (an sbatch chain writes its "
+                "run directory when its first job starts):\n  " + "\n  ".join(queued))
+    raise WilssError(f"'{run}' holds no step directories (step0, step1, ...) and you have no queued wilss job; "
+                     "pass the run directory that wilss submit printed (or the run_dir of your sbatch job).")
+
+
+def step_state(step_dir: Path) -> str:
+    """done | running | pending | failed, for a sweep's summary."""
+    if (step_dir / "checkpoints" / "final.pt").is_file() and (step_dir / "results.json").is_file():
+        return "done"
+    manifest = read_manifest(step_dir)
+    if not manifest.get("job_id"):
+        return "pending"
+    if manifest.get("cluster") == "local" or not slurm.available():
+        return {"running": "running", "failed": "failed"}.get(manifest.get("state"), "pending")
+    state, _ = slurm.job_state(manifest["job_id"])
+    if state in slurm.ACTIVE_STATES:
+        return "running" if state in ("RUNNING", "COMPLETING") else "pending"
+    return "failed"
+
+
+def point_state(states: list[str]) -> str:
+    for state in ("failed", "running", "pending"):
+        if state in states:
+            return state
+    return "done"
+
+
+def sweep_status(sweep: Path) -> list[str]:
+    """One line per point and step, then how many points are done, running, pending and failed."""
+    lines, points = [], Counter()
+    for name, point in recorded_points(sweep).items():
+        directories = [sweep / "points" / name / f"step{step}" for step in range(point["length"])]
+        lines += [f"{name} | {step_line(directory)}" for directory in directories]
+        points[point_state([step_state(directory) for directory in directories])] += 1
+    counts = ", ".join(f"{points[state]} {state}" for state in ("done", "running", "pending", "failed"))
+    return [*lines, f"\n{sum(points.values())} points: {counts}"]
 
 
 @exit_on_user_error
 def cli(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] in ("-h", "--help"):
-        print("usage: python -m wilss.status RUN_DIR\n\nOne line per step: job state, manifest state, restarts, "
-              "progress, metrics, checkpoint.")
+        print("usage: python -m wilss.status RUN_DIR|SWEEP_DIR\n\nOne line per step: job state, manifest state, "
+              "restarts, progress, metrics, checkpoint. For a sweep: one line per point and step, and a summary.")
         return
-    for directory in step_dirs(Path(args[0])):
+    if read_sweep_file(Path(args[0])):
+        print("\n".join(sweep_status(Path(args[0]))))
+        report = Path(args[0]) / "report" / "report.md"
+        if report.is_file():
+            print(f"report: {report}")
+        return
+    directories = step_dirs(Path(args[0]))
+    if not directories:
+        print(nothing_started(Path(args[0])))
+    for directory in directories:
         print(step_line(directory))
     report = Path(args[0]) / "results.md"
     if report.is_file():

@@ -14,8 +14,8 @@ from wilss import distributed
 from wilss.checkpoint import save_checkpoint
 from wilss.core import duration, log
 from wilss.engine.evaluate import evaluate
+from wilss.engine.interrupt import EvaluationInterrupted, StopRequest, TrainingInterrupted
 from wilss.engine.precision import autocast
-from wilss.engine.interrupt import StopRequest, TrainingInterrupted
 from wilss.engine.trainer import Hook, Trainer
 from wilss.metrics import summarize
 from wilss.visualize import panel_grid
@@ -98,21 +98,39 @@ class ProgressHook(Hook):
 
 
 class ValidationHook(Hook):
-    """Every `interval` epochs and after the last: mIoU on the validation set, to console and TensorBoard."""
+    """Every `interval` epochs and after the last: mIoU on the validation set, to console and TensorBoard.
+    A stop request ends a validation early; it is then `owed`, saved with the checkpoint, and run first thing
+    after the resume (it changes no weight and draws no random number, so the training is the same)."""
 
     def __init__(self, interval: int, loader: DataLoader, task, eval_cfg: dict, board: TensorBoard,
-                 is_main: bool, panels: int) -> None:
+                 is_main: bool, panels: int, stop: StopRequest | None = None) -> None:
         self.interval, self.loader, self.task, self.eval_cfg = interval, loader, task, eval_cfg
-        self.board, self.is_main, self.panels = board, is_main, panels
+        self.board, self.is_main, self.panels, self.stop = board, is_main, panels, stop
         self.last_metrics: dict = {}
+        self.owed = False
+
+    def before_train(self, trainer: Trainer) -> None:
+        if self.owed:
+            self.validate(trainer)
 
     def after_epoch(self, trainer: Trainer) -> None:
         progress = trainer.progress
-        if progress.epoch % self.interval and not progress.finished:
+        if progress.epoch % self.interval == 0 or progress.finished:
+            self.validate(trainer)
+
+    def validate(self, trainer: Trainer) -> None:
+        progress = trainer.progress
+        if self.is_main:
+            log.info("validating after epoch %d", progress.epoch)
+        try:
+            matrix, panels = evaluate(trainer.method.model, self.loader, len(self.task.order), **self.eval_cfg,
+                                      keep_panels=self.panels if self.is_main else 0, stop=self.stop)
+        except EvaluationInterrupted as stopped:
+            self.owed = True  # the stop hook saves and stops after this epoch's checkpoint
+            log.warning("validation after epoch %d stopped (%s); it runs again after the restart", progress.epoch,
+                        stopped.reason)
             return
-        model = trainer.method.model
-        matrix, panels = evaluate(model, self.loader, len(self.task.order), **self.eval_cfg,
-                                  keep_panels=self.panels if self.is_main else 0)
+        self.owed = False
         summary = summarize(matrix.iou(), self.task.num_old, self.task.class_names())
         self.last_metrics = {key: summary[key] for key in ("miou_old", "miou_new", "miou_all")}
         if self.is_main:
@@ -161,14 +179,29 @@ class CheckpointHook(Hook):
 
 
 class StopHook(Hook):
-    """Honours a stop request (a scheduler's timeout or preemption signal) at the iteration boundary: the ranks
-    agree by an all-reduce, since the signal may reach them at different iterations, then save the resume
-    checkpoint together and raise `TrainingInterrupted`. At most the iteration in flight is lost."""
+    """Honours a stop request (a scheduler's timeout or preemption signal) at the iteration boundary, and at
+    the end of an epoch after its validation and checkpoint: the ranks agree by an all-reduce, since the signal
+    may reach them at different iterations, then save the resume checkpoint together and raise
+    `TrainingInterrupted`. At most the iteration in flight is lost."""
 
     def __init__(self, stop: StopRequest, checkpoint: CheckpointHook) -> None:
         self.stop, self.checkpoint = stop, checkpoint
 
+    def before_train(self, trainer: Trainer) -> None:
+        """A request during the start-up (imports, data, model: seconds) stops before the first iteration; the
+        checkpoint the run started from is still the resume point."""
+        if distributed.any_rank(self.stop.requested):
+            log.warning("stop requested (%s) during the start-up: nothing new to save", self.stop.reason)
+            raise TrainingInterrupted(self.stop.reason or "stop requested on another rank",
+                                      trainer.progress.global_iteration)
+
     def after_step(self, trainer: Trainer) -> None:
+        self._stop_if_requested(trainer)
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        self._stop_if_requested(trainer)
+
+    def _stop_if_requested(self, trainer: Trainer) -> None:
         if not distributed.any_rank(self.stop.requested):
             return
         progress = trainer.progress
