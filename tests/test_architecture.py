@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "wilss.visualize")),
     ("web data preparation", ("wilss.web",)),
     ("run", ("wilss.config", "wilss.train", "wilss.chain", "wilss.sweep", "wilss.report")),
-    ("launch", ("wilss.launch", "wilss.submit", "wilss.status")),
+    ("launch", ("wilss.launch", "wilss.submit", "wilss.status", "wilss.preflight")),
     ("tools", ("wilss.__main__", "wilss.bench", "wilss.doctor")),
 ]
 
@@ -90,7 +90,7 @@ def test_submitting_imports_neither_torch_nor_the_training_code() -> None:
     probe = ("import sys\nfrom wilss.__main__ import main\nmain(['submit', '--help']); main(['status', '--help'])\n"
              "import wilss.launch.submitter, wilss.launch.sbatch_chain\n"
              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith(('wilss.models', "
-             "'wilss.engine', 'wilss.train'))))")
+             "'wilss.methods', 'wilss.engine.trainer', 'wilss.train'))))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
                           cwd=PACKAGE.parent)
     assert done.returncode == 0, done.stderr

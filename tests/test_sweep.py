@@ -42,10 +42,12 @@ def test_a_sweep_that_cannot_run_fails_before_anything_is_queued(overrides, mess
         expand(["experiment=demo", f"sweep_dir={tmp_path}", *overrides])
 
 
-def test_a_sweep_directory_refuses_points_of_other_base_overrides(tmp_path):
+def test_a_sweep_directory_gains_points_but_a_point_keeps_what_it_computes(tmp_path):
     prepare(expand(["experiment=demo", "seed=0,1", f"sweep_dir={tmp_path}"]))
     prepare(expand(["experiment=demo", "seed=0,1,2", f"sweep_dir={tmp_path}", "launch.partition=gpu"]))  # more seeds
-    with pytest.raises(WilssError, match="holds a sweep of other overrides"):
+    prepare(expand(["experiment=demo", "seed=0,1", "replay.enabled=true,false", f"sweep_dir={tmp_path}"]))
+    assert len(list((tmp_path / "points").iterdir())) == 3 + 4
+    with pytest.raises(WilssError, match="point 'seed-0' .* was submitted with other overrides"):
         prepare(expand(["experiment=demo", "seed=0,1", "train.epochs_base=2", f"sweep_dir={tmp_path}"]))
 
 

@@ -1,12 +1,14 @@
 """Compose, check and resolve the configuration of one step.
 
-The Hydra compose API builds the config from the packaged `wilss/configs/` and command-line overrides; `validate` checks the
+The Hydra compose API builds the config from the packaged `wilss/configs/`, a lab's own config folders (searched
+after the packaged ones: WILSS_CONFIG_PATH, or `hydra.searchpath=[...]`) and command-line overrides; `validate` checks the
 cross-field rules once, before anything runs (so a typo fails in seconds, not after the queue); the resolved
 config is then saved in the step directory and is the single source of truth for that step.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,25 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LR_POLICIES = ("poly", "constant_then_poly", "warmup")
 METHOD_CHOICES = {"labels": ("image", "pixel"), "classes": ("new", "seen"), "recipe": ("incremental", "base"),
                   "init": ("previous_step", "pretrained")}
+BODY_INITS = ("he_fan_out", "torch_default")  # wilss.models.initialization
+SEARCH_PATH_ENV = "WILSS_CONFIG_PATH"  # os.pathsep-separated folders of site configs (cluster presets, dataset roots)
+
+
+def site_config_dirs() -> list[Path]:
+    """The folders named in WILSS_CONFIG_PATH, each checked so a typo fails here and not as "no option"."""
+    dirs = [Path(entry).expanduser().resolve() for entry in os.environ.get(SEARCH_PATH_ENV, "").split(os.pathsep) if entry]
+    for folder in dirs:
+        if not folder.is_dir():
+            raise WilssError(f"{SEARCH_PATH_ENV} names '{folder}', which is not a folder: fix or unset {SEARCH_PATH_ENV}.")
+    return dirs
+
+
+def search_path_overrides(overrides: list[str]) -> list[str]:
+    """Hydra's own `hydra.searchpath` override for the site folders; an explicit one on the command line wins."""
+    dirs = site_config_dirs()
+    if not dirs or any(o.lstrip("+").startswith("hydra.searchpath=") for o in overrides):
+        return []
+    return [f"hydra.searchpath=[{','.join(f'file://{folder}' for folder in dirs)}]"]
 
 
 def load_config(overrides: list[str], config_name: str = "train") -> DictConfig:
@@ -33,7 +54,7 @@ def load_config(overrides: list[str], config_name: str = "train") -> DictConfig:
         raise WilssError(f"config folder '{CONFIG_DIR}' is missing; the installed package is incomplete: reinstall wilss (pip install --force-reinstall wilss).")
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=list(overrides))
+            cfg = compose(config_name=config_name, overrides=[*search_path_overrides(overrides), *overrides])
     except (HydraException, OmegaConfBaseException) as err:
         message = str(err).split("\nConfig search path")[0].strip()
         raise WilssError(f"invalid configuration ({' '.join(overrides) or 'defaults'}): {message}") from None
@@ -54,6 +75,7 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg.train.precision in PRECISIONS, f"train.precision={cfg.train.precision}: choose one of {PRECISIONS}.")
     _check(cfg.train.loss in ("bce", "ce"), f"train.loss={cfg.train.loss}: choose bce or ce.")
     _check(cfg.eval.mode in ("parity", "full"), f"eval.mode={cfg.eval.mode}: choose parity or full.")
+    _check(cfg.model.init in BODY_INITS, f"model.init={cfg.model.init}: choose one of {BODY_INITS}.")
     for phase in ("base", "incremental"):
         policy = cfg.optim[phase].policy
         _check(policy in LR_POLICIES, f"optim.{phase}.policy={policy}: choose one of {LR_POLICIES}.")

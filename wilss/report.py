@@ -37,7 +37,7 @@ PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 REAL_DATASETS = ("voc", "coco-voc")
 GROUPS = ("old", "new", "all")
 # Keys that place a run in a column, or that the method label already says: not repeated in the row label.
-PLACED_KEYS = ("seed", "task", "overlap", "dataset", "method", "replay.enabled", "web.enabled", "sweep_dir")
+PLACED_KEYS = ("seed", "task", "overlap", "dataset", "method", "replay.enabled", "web.enabled")
 FORMATS = {"markdown": "report.md", "csv": "report.csv", "json": "report.json", "latex": "report.tex"}
 
 
@@ -98,13 +98,8 @@ def read_run(directory: Path, extra: list[str]) -> Run | None:
 def run_directories(path: Path) -> list[tuple[Path, list[str]]]:
     """(run directory, extra label words) of a run or of every point of a sweep."""
     if read_sweep_file(path):
-        base = set(read_sweep_file(path)["base"])
-        found = []
-        for name, point in recorded_points(path).items():
-            swept = [o for o in point["overrides"] if o not in base]
-            extra = [o for o in swept if o.lstrip("+~").split("=")[0] not in PLACED_KEYS]
-            found.append((path / "points" / name, extra))
-        return found
+        return [(path / "points" / name, [v for v in point["values"] if v.lstrip("+~").split("=")[0]
+                                          not in PLACED_KEYS]) for name, point in recorded_points(path).items()]
     if any(path.glob("step*/results.json")) or any(path.glob("step*/manifest.json")):
         return [(path, [])]
     raise WilssError(f"'{path}' is neither a run directory (step0/, step1/, ...) nor a sweep directory "

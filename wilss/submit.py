@@ -60,7 +60,8 @@ def submit_sweep_cli(args: list[str]) -> None:
     sweep, cluster, units, arrays = submit_sweep(args)
     print(f"sweep directory: {sweep.directory} ({cluster}, {len(sweep.points)} points)")
     for unit in units:
-        print(f"  {unit.label}: {DESCRIBE[unit.plan.action].format(job_id=unit.plan.job_id, state=unit.plan.state)}")
+        described = DESCRIBE[unit.plan.action].format(job_id=unit.plan.job_id, state=unit.plan.state)
+        print(f"  {unit.label}: {described}")
     for array in arrays:
         waits = f", {array.dependency}" if array.dependency else ""
         print(f"  step {array.step}: job array {array.job_id} ({array.size} tasks{waits})")

@@ -46,7 +46,8 @@ REFUSED_IN_SWEEP = {"run_dir": "every point gets its own run directory under swe
 @dataclass(frozen=True)
 class Point:
     name: str
-    overrides: tuple[str, ...]  # base overrides, this point's sweep values and sweep_dir; no run_dir
+    values: tuple[str, ...]     # this point's sweep values, key=value
+    overrides: tuple[str, ...]  # base overrides, the values and sweep_dir; no run_dir
     length: int                 # steps of its chain
 
 
@@ -140,9 +141,10 @@ def expand(overrides: list[str]) -> Sweep:
     directory = default_sweep_dir(base).absolute()
     sweep = Sweep(directory, base, [])
     for assignments in itertools.product(*axes):
-        point_overrides = (*base, *assignments, f"sweep_dir={directory}")
+        located = [o for o in base if not o.startswith("sweep_dir=")]  # replaced by the absolute path
+        point_overrides = (*located, *assignments, f"sweep_dir={directory}")
         cfg = load_config(list(point_overrides))
-        point = Point(point_name(assignments), point_overrides, task_of(cfg).num_steps)
+        point = Point(point_name(assignments), assignments, point_overrides, task_of(cfg).num_steps)
         sweep.points.append(point)
         sweep.step0_keys[point.name] = step0_key(cfg)  # a sweep has no step=: cfg is step 0's
     names = [point.name for point in sweep.points]
@@ -162,29 +164,35 @@ def _computing(overrides: list[str]) -> list[str]:
 
 
 def prepare(sweep: Sweep) -> None:
-    """Create the point directories and their step-0 links, and record the sweep in sweep.json. A sweep
-    directory may gain points (more values), but not change what its existing points compute."""
-    recorded = read_sweep_file(sweep.directory)
-    if recorded and _computing(recorded["base"]) != _computing(sweep.base):
-        raise WilssError(f"'{sweep.directory}' holds a sweep of other overrides ({' '.join(recorded['base'])}); "
-                         f"choose another sweep_dir= for '{' '.join(sweep.base)}'.")
+    """Create the point directories and their step-0 links, and record the points in sweep.json. A sweep
+    directory may gain points (more values, other settings), but a point keeps what it computes."""
+    recorded = read_sweep_file(sweep.directory).get("points", {})
     for point in sweep.points:
-        link = sweep.point_dir(point) / "step0"
-        target = os.path.relpath(sweep.shared_dir(point) / "step0", link.parent)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        sweep.shared_dir(point).joinpath("step0").mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() and os.readlink(link) != target:
-            raise WilssError(f"'{link}' links to another step 0 ({os.readlink(link)}) than this sweep's point "
-                             f"needs; remove '{sweep.point_dir(point)}' or choose another sweep_dir=.")
-        if not link.is_symlink():
-            if link.exists():
-                raise WilssError(f"'{link}' is a directory, not the link to the shared step 0; remove it.")
-            link.symlink_to(target, target_is_directory=True)
-    points = {**recorded.get("points", {}),
-              **{p.name: {"overrides": list(p.overrides), "length": p.length,
-                          "step0": sweep.step0_keys[p.name]} for p in sweep.points}}
-    payload = json.dumps({"base": sweep.base, "points": points}, indent=2).encode()
+        before = recorded.get(point.name, {}).get("overrides")
+        if before is not None and _computing(before) != _computing(list(point.overrides)):
+            raise WilssError(f"point '{point.name}' of '{sweep.directory}' was submitted with other overrides "
+                             f"({' '.join(_computing(before))}); choose another sweep_dir= for these, or submit "
+                             "the same overrides again.")
+        link_step0(sweep, point)
+    points = {**recorded, **{p.name: {"overrides": list(p.overrides), "values": list(p.values), "length": p.length,
+                                      "step0": sweep.step0_keys[p.name]} for p in sweep.points}}
+    payload = json.dumps({"points": points}, indent=2).encode()
     atomic_write_bytes(sweep.directory / SWEEP_FILE, lambda handle: handle.write(payload))
+
+
+def link_step0(sweep: Sweep, point: Point) -> None:
+    """<point>/step0 -> ../../shared/step0-<key>/step0 (relative: the sweep directory may move)."""
+    link = sweep.point_dir(point) / "step0"
+    target = os.path.relpath(sweep.shared_dir(point) / "step0", link.parent)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    sweep.shared_dir(point).joinpath("step0").mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() and os.readlink(link) != target:
+        raise WilssError(f"'{link}' links to another step 0 ({os.readlink(link)}) than this sweep's point "
+                         f"needs; remove '{sweep.point_dir(point)}' or choose another sweep_dir=.")
+    if not link.is_symlink():
+        if link.exists():
+            raise WilssError(f"'{link}' is a directory, not the link to the shared step 0; remove it.")
+        link.symlink_to(target, target_is_directory=True)
 
 
 def recorded_points(directory: Path) -> dict[str, dict]:

@@ -18,19 +18,8 @@ from wilss.config import load_config, run_layout, step_layout, task_of
 from wilss.errors import WilssError
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest, update_manifest
+from wilss.launch.step import StepJob
 from wilss.layout import StepLayout
-
-
-class StepJob:
-    """What submitit pickles for one step: just the overrides, so a requeued job recomposes its config."""
-
-    def __init__(self, overrides: list[str]) -> None:
-        self.overrides = list(overrides)
-
-    def __call__(self) -> dict:
-        from wilss.launch.step import run_step  # in the job only: submitting never imports torch or the models
-
-        return run_step(self.overrides)
 
 
 @dataclass
@@ -128,6 +117,10 @@ def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan]]
     cfg = load_config(overrides)
     cluster = resolve_cluster(cfg)
     check_resources(cfg, cluster)
+    if cfg.launch.preflight:
+        from wilss import preflight  # imported here: its checks read step_finished from this module
+
+        preflight.require(cfg)
     plans = plan_chain(cfg, cluster)
     previous = None
     for plan in plans:

@@ -22,8 +22,8 @@ from submitit.core.utils import FailedJobError, UncompletedJobError
 
 from wilss.config import load_config
 from wilss.launch.manifest import update_manifest
-from wilss.launch.submitter import (StepJob, StepPlan, build_executor, check_resources, plan_step, resolve_cluster,
-                                    submit_step)
+from wilss.launch.step import StepJob
+from wilss.launch.submitter import StepPlan, build_executor, check_resources, plan_step, resolve_cluster, submit_step
 from wilss.layout import RunLayout, StepLayout
 from wilss.sweep import Sweep, expand, prepare
 

@@ -1,7 +1,8 @@
 """Batch norm + activation with InPlace-ABN semantics, native or via the compiled `inplace_abn` package.
 
 InPlace-ABN scales by |γ| + ε instead of γ (reference §2.1); the ImageNet weights and WILSON checkpoints were
-trained with that parametrisation, so the native layer reproduces it rather than converting weights. Both
+trained with that parametrisation, so the native layer reproduces it, gradient included, rather than converting
+weights. Both
 implementations have identical state-dict keys (weight, bias, running_mean, running_var, num_batches_tracked), so a
 checkpoint written by one loads into the other.
 """
@@ -16,7 +17,6 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.modules._functions import SyncBatchNorm as _SyncBatchNormFn
 
 from wilss.errors import WilssError
 
@@ -25,6 +25,13 @@ NormAct = Callable[..., nn.Module]
 
 ACTIVATIONS = ("leaky_relu", "identity")
 NORM_KINDS = ("native", "inplace_abn")
+
+
+def abn_scale(weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """|γ| + ε with InPlace-ABN's gradient: the upstream value times −1 where γ < 0 and +1 elsewhere, also at
+    γ = ±0. (`abs()` has gradient 0 at 0, so a γ that reached exactly 0 would never move again.)"""
+    sign = 1 - 2 * (weight.detach() < 0).to(weight.dtype)
+    return weight * sign + eps
 
 
 class ABN(nn.Module):
@@ -62,20 +69,14 @@ class ABN(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.weight.abs() + self.eps
+        scale = abn_scale(self.weight, self.eps)
         if self.training:
             self.num_batches_tracked.add_(1)
         world_size = _sync_world_size() if self.sync and self.training else 1
-        if world_size > 1 and x.device.type != "cpu":
-            # Fused statistics exchange of nn.SyncBatchNorm (all_gather of mean/invstd/count, so ranks may have
-            # different batch sizes); called directly because nn.SyncBatchNorm would use γ, not |γ| + ε.
-            y = _SyncBatchNormFn.apply(
-                x, scale, self.bias, self.running_mean, self.running_var, self.eps, self.momentum,
-                dist.group.WORLD, world_size,
-            )
-        elif world_size > 1:
-            # The fused kernels (batch_norm_stats) have no CPU implementation: gloo runs take this slower path.
-            y = _cpu_sync_batch_norm(x, scale, self.bias, self.running_mean, self.running_var, self.eps, self.momentum)
+        if world_size > 1:
+            # nn.SyncBatchNorm scales by γ, not |γ| + ε, and its fused exchange is not public API: the statistics
+            # are summed over ranks here with one all_reduce (the same code on CPU and GPU).
+            y = _sync_batch_norm(x, scale, self.bias, self.running_mean, self.running_var, self.eps, self.momentum)
         else:
             y = F.batch_norm(
                 x, self.running_mean, self.running_var, scale, self.bias, self.training, self.momentum, self.eps
@@ -123,7 +124,7 @@ class _AllReduceSum(torch.autograd.Function):
         return grad
 
 
-def _cpu_sync_batch_norm(
+def _sync_batch_norm(
     x: torch.Tensor,
     weight: torch.Tensor,
     bias: torch.Tensor,

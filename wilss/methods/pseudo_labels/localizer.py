@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from wilss.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from wilss.engine.precision import at_least_fp32
 from wilss.methods import wilson_losses as L
 from wilss.methods.pamr import pamr
 from wilss.methods.pseudo_labels import PSEUDO_LABELS
@@ -24,7 +25,7 @@ class LocalizerPseudoLabels:
         self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
     def _pamr_image(self, images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        rgb = images.float() * self.std.to(images.device) + self.mean.to(images.device)
+        rgb = at_least_fp32(images) * self.std.to(images.device) + self.mean.to(images.device)
         return F.interpolate(rgb, size=size, mode="bilinear", align_corners=True)
 
     def __call__(self, images: torch.Tensor, localizer_logits: torch.Tensor,

@@ -25,6 +25,7 @@ class BackboneOptions:
     norm_act: NormAct                # the norm + activation layer the wilss bodies use (model.norm, sync_bn)
     output_stride: int = 16          # model.output_stride
     sync_bn: bool = False            # batch statistics over all ranks (model.sync_bn, several processes)
+    init: str = "he_fan_out"          # model.init: how the wilss bodies' convs start without pretrained weights
     pretrained: str | None = None    # model.pretrained, None when this step does not start from it
     pretrained_md5: str | None = None
     pretrained_trusted: bool = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from wilss.errors import WilssError
 from wilss.models.backbones import BACKBONES, BackboneOptions
+from wilss.models.initialization import init_body
 from wilss.models.pretrained import load_imagenet_weights
 from wilss.models.resnet import RESNET_SPECS, STAGE_DILATIONS, ResNet
 
@@ -14,6 +15,7 @@ def build_resnet(options: BackboneOptions) -> ResNet:
         raise WilssError(f"model.output_stride={options.output_stride} is not supported for {options.name}; valid: "
                          f"{', '.join(map(str, sorted(STAGE_DILATIONS)))}.")
     body = ResNet(options.name, options.norm_act, options.output_stride)
+    init_body(body, options.init)
     if options.pretrained is not None:
         load_imagenet_weights(body, options.pretrained, options.pretrained_md5, trusted=options.pretrained_trusted)
     return body
