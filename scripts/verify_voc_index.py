@@ -1,4 +1,4 @@
-"""Check a real Pascal VOC copy against the index sizes of the original (reference §13).
+"""Check a real Pascal VOC copy against the index sizes of the original (docs/method.md, "Reference numbers").
 
     python scripts/verify_voc_index.py --root data/voc [--cache-dir DIR]
 

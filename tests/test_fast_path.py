@@ -28,7 +28,7 @@ def losses_per_iteration(overrides: list[str]) -> list[dict[str, float]]:
     trainer, batch = build_trainer(load_config(overrides))
     history = []
     for _ in range(ITERATIONS):
-        trainer.run_step(batch)
+        trainer.run_iteration(batch)
         history.append({name: float(value) for name, value in trainer.losses.items()})
     distributed.shutdown()
     return history

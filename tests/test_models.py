@@ -1,4 +1,4 @@
-"""Model shapes, key layout, native ABN semantics and the head's eval pooling (reference §2)."""
+"""Model shapes, key layout, native ABN semantics and the head's eval pooling (docs/method.md, "Model")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Loading ImageNet InPlace-ABN checkpoints (mapillary model-zoo layout) into a body (reference §3)."""
+"""Loading ImageNet InPlace-ABN checkpoints (mapillary model-zoo layout) into a body (docs/method.md, "Model")."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ import pytest
 from wilss import core
 from wilss.core import ProgressLine, duration, log
 from wilss.engine import hooks
-from wilss.engine.hooks import ProgressHook, TensorBoard
+from wilss.engine.hooks import ProgressHook
+from wilss.engine.loggers import MetricLoggers
 from wilss.engine.trainer import Progress
 
 
@@ -71,7 +72,7 @@ def test_the_eta_averages_since_the_first_report_and_adds_the_chain(monkeypatch,
     clock = Clock()
     monkeypatch.setattr(hooks.time, "perf_counter", clock)
     progress = Progress(epochs=1, iters_per_epoch=100)
-    hook = ProgressHook(10, 8, TensorBoard(None), True, later_iterations=200)
+    hook = ProgressHook(10, 8, MetricLoggers([], None), True, later_iterations=200)
     # 1 s per iteration, then one window of 10 iterations that includes a 300 s validation pause
     run_iterations(hook, progress, clock, [1.0] * 20 + [31.0] * 10 + [1.0] * 10)
     etas = [line.split("| eta ")[1] for line in lines]
@@ -87,7 +88,7 @@ def test_without_later_steps_the_line_has_no_chain_eta(monkeypatch, lines):
     clock = Clock()
     monkeypatch.setattr(hooks.time, "perf_counter", clock)
     progress = Progress(epochs=1, iters_per_epoch=20)
-    run_iterations(ProgressHook(10, 8, TensorBoard(None), True), progress, clock, [1.0] * 20)
+    run_iterations(ProgressHook(10, 8, MetricLoggers([], None), True), progress, clock, [1.0] * 20)
     assert len(lines) == 2 and "chain" not in lines[1]
 
 

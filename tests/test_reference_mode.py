@@ -50,7 +50,7 @@ def one_iteration(trainer, batch, start: dict[str, dict]) -> dict[str, torch.Ten
     modules = trainer.method.modules()
     for name, module in modules.items():
         module.load_state_dict(start[name])
-    trainer.run_step(batch)
+    trainer.run_iteration(batch)
     return {f"{name}.{key}": value.detach().double() - start[name][key].double()
             for name, module in modules.items() for key, value in module.named_parameters()}
 

@@ -1,4 +1,4 @@
-"""Learning rates of every parameter group at the iterations of reference §13 (VOC 15-5 step 1, batch 24)."""
+"""Learning rates of every parameter group at the iterations of docs/method.md, "Reference numbers" (VOC 15-5 step 1, batch 24)."""
 
 from types import SimpleNamespace
 

@@ -1,5 +1,5 @@
 """WILSON's losses, pseudo-labels and PAMR against deliberately naive float64 implementations of the equations
-of reference §6 (explicit loops over images, classes, pixels and neighbours), plus hand-made cases."""
+of docs/method.md, "Weak incremental steps" (explicit loops over images, classes, pixels and neighbours), plus hand-made cases."""
 
 from __future__ import annotations
 

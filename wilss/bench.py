@@ -69,11 +69,11 @@ def build_trainer(cfg):
 def time_training(cfg, steps: int, warmup: int = 2) -> dict:
     trainer, batch = build_trainer(cfg)
     for _ in range(warmup):
-        trainer.run_step(batch)
+        trainer.run_iteration(batch)
     synchronize(trainer.device)
     start = time.perf_counter()
     for _ in range(steps):
-        trainer.run_step(batch)
+        trainer.run_iteration(batch)
     synchronize(trainer.device)
     seconds = (time.perf_counter() - start) / steps
     return {"seconds_per_iter": seconds, "images_per_s": cfg.train.batch_size / seconds,
@@ -128,7 +128,7 @@ def time_checkpoint(cfg, directory: Path) -> dict:
     from wilss.checkpoint import save_checkpoint
 
     trainer, batch = build_trainer(cfg)
-    trainer.run_step(batch)  # optimizer state exists, as in a real resume checkpoint
+    trainer.run_iteration(batch)  # optimizer state exists, as in a real resume checkpoint
     path = directory / "last.pt"
     start = time.perf_counter()
     save_checkpoint(path, trainer.resume_state(), {"bench": True})

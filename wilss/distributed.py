@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
-import torch.distributed as dist
+import torch.distributed as torch_dist
 
 
 @dataclass(frozen=True)
@@ -50,34 +50,34 @@ def init_distributed(device: str = "auto") -> DistInfo:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     info = DistInfo(rank, world_size, local_rank, _pick_device(device, local_rank))
-    if world_size > 1 and not dist.is_initialized():
+    if world_size > 1 and not torch_dist.is_initialized():
         backend = "nccl" if info.device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timedelta(minutes=30),
+        torch_dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timedelta(minutes=30),
                                 device_id=info.device if backend == "nccl" else None)
-        _control_group = dist.new_group(backend="gloo") if backend == "nccl" else None
+        _control_group = torch_dist.new_group(backend="gloo") if backend == "nccl" else None
     return info
 
 
 def shutdown() -> None:
     global _control_group
     _control_group = None
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    if torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     """Sum over ranks in place (no-op for one process)."""
-    if dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    if torch_dist.is_initialized() and torch_dist.get_world_size() > 1:
+        torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.SUM)
     return tensor
 
 
 def max_over_ranks(value: int) -> int:
     """The largest of every rank's `value`, on every rank (a CPU all-reduce, no device sync)."""
-    if not (dist.is_initialized() and dist.get_world_size() > 1):
+    if not (torch_dist.is_initialized() and torch_dist.get_world_size() > 1):
         return value
     tensor = torch.tensor([value])
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=_control_group)
+    torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.MAX, group=_control_group)
     return int(tensor.item())
 
 
@@ -87,6 +87,6 @@ def any_rank(flag: bool) -> bool:
 
 
 def barrier() -> None:
-    if dist.is_initialized() and dist.get_world_size() > 1:
-        dist.barrier()
+    if torch_dist.is_initialized() and torch_dist.get_world_size() > 1:
+        torch_dist.barrier()
 

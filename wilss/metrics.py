@@ -1,4 +1,4 @@
-"""Segmentation metrics as the papers report them (reference §7), and their files.
+"""Segmentation metrics as the papers report them (docs/method.md, "Evaluation"), and their files.
 
 IoU per class from a confusion matrix; mean IoU over the classes present in the ground truth; the paper's
 groups: "old" and "new" exclude background, "all" includes it.

@@ -41,7 +41,7 @@ from wilss.models.fold import fold_norms
 
 def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.nn.Module:
     """The model of this step on its device. ImageNet weights only matter for step 0: later steps start from
-    step t-1 (the original required them for every step, §12.2.15)."""
+    step t-1 (the original required them for every step; docs/fidelity.md)."""
     model_cfg = cfg.model
     model = build_model(
         model_cfg.backbone, task.classes_per_step, output_stride=model_cfg.output_stride, norm=model_cfg.norm,
@@ -97,7 +97,7 @@ def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, chan
     """Initialise step t from step t−1's final weights and return those weights as the frozen old model.
 
     Every key of the checkpoint must fit the new model, and the new model may lack only the new classifier:
-    anything else fails loudly instead of silently loading nothing (the original loaded non-strictly, §2.6)."""
+    anything else fails loudly instead of silently loading nothing (the original loaded non-strictly; docs/fidelity.md)."""
     path = previous_step_path(cfg, task)
     checkpoint = load_checkpoint(path)
     previous = get_task(task.dataset, task.name, task.step - 1)

@@ -62,7 +62,7 @@ def build_eval_datasets(cfg, task: Task, mode: str) -> dict[str, SegmentationDat
 
 
 def subset_size(cfg, task: Task, overlap: bool) -> int:
-    """Number of training images of the step (the index sizes of §13), without building a dataset."""
+    """Number of training images of the step (the index sizes of docs/method.md, "Reference numbers"), without building a dataset."""
     source = _sources(cfg, task)["train"]
     return len(step_subset(source.presence(Path(cfg.cache_dir)), task, overlap))
 
@@ -86,7 +86,7 @@ def replay_epoch_size(sizes: tuple[int, int], split: tuple[int, int], world_size
     iterations grow by 1 / (1 − replay.ratio)). `step_data`: the iterations per epoch — hence max_iters and the
     constant-lr phase of `pseudo_ep` epochs — of the same run without replay, so it sees fewer of the step's
     images. `released`: one pass of the larger set, so the epoch grows with the replay set, as in the released
-    sampler (§9.3, §12.2.13); equal to `step_images` while the replay set is the smaller one. Each stream
+    sampler (docs/web_wilss.md); equal to `step_images` while the replay set is the smaller one. Each stream
     continues across epoch boundaries."""
     if epoch_length == "step_data":
         return sizes[0]
@@ -116,7 +116,7 @@ def build_training_stream(cfg, task: Task, weak: bool, rank: int, world_size: in
 
     Fully supervised steps (step 0, the joint baseline) train on the dataset's pixel labels. Weak steps learn
     the new classes from the dataset's images or, with web.enabled, from selected web images (image-level
-    labels only, no masks); with replay.enabled every per-rank batch also carries replay images (§9.3)."""
+    labels only, no masks); with replay.enabled every per-rank batch also carries replay images (docs/method.md, "Web-WILSS")."""
     requested = [name for name in ("replay", "web") if cfg[name].enabled]
     if requested and not weak:
         log.info("%s: used by weak incremental steps only; this step trains on the dataset's pixel labels",

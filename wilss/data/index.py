@@ -1,7 +1,7 @@
 """The class-presence index of a split: which raw ids each mask contains, computed once and cached.
 
 Everything the data layer needs to know about the masks (per-step subsets, image-level label vectors, the
-index sizes of §13) derives from this (N, 256) boolean matrix, so no precomputed `.npy` files are shipped.
+index sizes of docs/method.md, "Reference numbers") derives from this (N, 256) boolean matrix, so no precomputed `.npy` files are shipped.
 The scan also validates every pair (files exist, sizes agree, ids are legal) and fails with one message that
 names the files. The cache key hashes the split list and the size and mtime of every mask, so an edited mask
 or list invalidates it.

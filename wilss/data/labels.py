@@ -1,4 +1,4 @@
-"""From raw mask ids to training targets: label lookup tables (§4.4) and image-level vectors (§4.5)."""
+"""From raw mask ids to training targets: label lookup tables and image-level vectors (docs/method.md, "Tasks and data")."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def label_lut(task: Task, train: bool, void_as_background: bool = True) -> np.nd
 
     Train masks keep background and the current step's classes only; old and future classes become background
     (the weak steps never read pixel labels, so this only matters for step 0 and the fully supervised
-    baselines). `void_as_background` reproduces the original's 255 -> 0 in training (MiB heritage, §12.2.5).
+    baselines). `void_as_background` reproduces the original's 255 -> 0 in training (MiB heritage; docs/fidelity.md).
     Evaluation masks keep every class seen so far, future classes become background and void stays ignored.
     """
     lut = np.zeros(256, dtype=np.uint8)
@@ -41,7 +41,7 @@ def image_label_matrix(presence: np.ndarray, task: Task, train: bool) -> np.ndar
 
 
 def step_subset(presence: np.ndarray, task: Task, overlap: bool) -> np.ndarray:
-    """Indices of the training images of the current step (§4.3).
+    """Indices of the training images of the current step (docs/method.md, "Tasks and data").
 
     An image qualifies when it shows at least one class learned at this step (background does not count).
     In the disjoint setting it must also show no class of a future step; in the overlap setting future

@@ -1,4 +1,4 @@
-"""Web-WILSS replay data (reference §9.3): web images of old classes with step-0 pseudo-labels, replayed during
+"""Web-WILSS replay data (docs/method.md, "Web-WILSS"): web images of old classes with step-0 pseudo-labels, replayed during
 the weak incremental steps.
 
 Layout (the released one, so the published pre-selected replay data can be used as is):
@@ -6,7 +6,7 @@ Layout (the released one, so the published pre-selected replay data can be used 
 '<image path> <label path>', each label PNG holding step-0 channel indices. `replay.num` is the number of
 images taken per *source folder* (the released `--replay_num`, whose help text wrongly says "per class").
 Unlike the released code, folders and lines are sorted, so the chosen images do not depend on the file system
-(§12.2.12); `line_order=file` takes the first lines as the file lists them instead (the released choice).
+(docs/web_wilss.md); `line_order=file` takes the first lines as the file lists them instead (the released choice).
 """
 
 from __future__ import annotations
@@ -109,8 +109,9 @@ def crop_label_vector(mask: torch.Tensor, num_labels: int) -> torch.Tensor:
 
 class ReplayDataset(Dataset):
     """Replay images with the same train transform as the real data, applied jointly to the pseudo-label, whose
-    *cropped* content gives the image-level vector (§9.3; the real images' vectors describe the full image,
-    §12.2.6). Old-class entries may be 1 here; only the vector leaves the dataset, never the pixel labels.
+    *cropped* content gives the image-level vector (the real images' vectors describe the full image,
+    docs/method.md, "Tasks and data"). Old-class entries may be 1 here; only the vector leaves the dataset,
+    never the pixel labels.
     Items are addressed by `(index, seed)` pairs, as every training dataset."""
 
     def __init__(self, images: list[Path], labels: list[Path], num_labels: int, transform: v2.Transform) -> None:

@@ -1,4 +1,4 @@
-"""Readers of the on-disk layouts: Pascal VOC (§4.1) and COCO with COCO-Stuff-derived masks (§4.6).
+"""Readers of the on-disk layouts: Pascal VOC and COCO with COCO-Stuff-derived masks (docs/method.md, "Tasks and data").
 
 A reader only lists (image, mask) file pairs of one split; it never opens the files, so listing is cheap and
 every problem with the files themselves is reported by the index scan (`wilss.data.index`).

@@ -1,4 +1,4 @@
-"""Class orders of the incremental tasks (reference §4.2).
+"""Class orders of the incremental tasks (docs/method.md, "Tasks and data").
 
 A task splits a dataset's classes into steps. The *order* of a task is the concatenation of its steps; a class's
 training label (its channel in the model) is its position in that order, so class ids and labels differ whenever

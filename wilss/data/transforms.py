@@ -1,4 +1,4 @@
-"""Joint image + mask transforms (§4.7) with torchvision.transforms.v2: one call moves both consistently."""
+"""Joint image + mask transforms (docs/method.md, "Tasks and data") with torchvision.transforms.v2: one call moves both consistently."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Words for the 20 VOC classes: the released caption vocabulary, synonyms, plurals, and caption multi-labelling.
 
 Web-WILSS labels a new-class web image with every class whose vocabulary W^c (synonyms and plurals) occurs in
-the image's caption (paper §4, reconstructed: the released code has no multi-labelling and the paper's W^c is
+the image's caption (the paper's method, reconstructed: the released code has no multi-labelling and the paper's W^c is
 not published, so the word lists below are ours). The released `captions/pascal_classes.txt` names classes with
 one word each (RELEASED_WORDS); the list the released script used to write it swaps dog and diningtable
-(reference §12.2 item 1), which `read_class_file` undoes unless asked to keep the released bug.
+(docs/web_wilss.md, "Differences"), which `read_class_file` undoes unless asked to keep the released bug.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Web images as the new-class training data of a weak step (Web-WILSS, reference §9.4 and the paper's caption
+"""Web images as the new-class training data of a weak step (Web-WILSS, docs/method.md, "Web-WILSS", and the paper's caption
 multi-labelling).
 
 Inputs: `web_selection.txt` ('<class name> <image path>' per kept web image, written by `python -m wilss.web

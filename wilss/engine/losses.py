@@ -1,4 +1,4 @@
-"""Fully supervised segmentation losses of step 0 (§5)."""
+"""Fully supervised segmentation losses of step 0 (docs/method.md, "Step 0")."""
 
 from __future__ import annotations
 

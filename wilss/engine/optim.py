@@ -1,4 +1,4 @@
-"""Optimizer with the original's parameter groups, and the per-iteration learning-rate schedules (§5, §6.5)."""
+"""Optimizer with the original's parameter groups, and the per-iteration learning-rate schedules (docs/method.md, "Step 0" and "Schedules")."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-import torch.distributed as dist
+import torch.distributed as torch_dist
 from torch.utils.data import DataLoader
 
 from wilss.data.sampler import ShardSampler
@@ -94,7 +94,7 @@ class Trainer:
             moved["image"] = moved["image"].contiguous(memory_format=torch.channels_last)
         return moved
 
-    def run_step(self, batch: dict) -> None:
+    def run_iteration(self, batch: dict) -> None:
         with autocast(self.device, self.precision):
             losses = self.method.losses(self._to_device(batch), self.progress.epoch)
         total = sum(losses.values())
@@ -114,7 +114,7 @@ class Trainer:
             self.sampler.set_epoch(progress.epoch, skip_batches=progress.iteration)
             tick = time.perf_counter()
             for batch in self.loader:
-                self.run_step(batch)
+                self.run_iteration(batch)
                 progress.iteration += 1
                 progress.global_iteration += 1
                 self.step_time, tick = time.perf_counter() - tick, time.perf_counter()
@@ -129,9 +129,9 @@ class Trainer:
         """Everything needed to continue exactly: modules, optimizer, schedule, scaler, progress, every rank's
         RNG (collective: all ranks must call it)."""
         rng = [_rng_state()]
-        if dist.is_initialized() and dist.get_world_size() > 1:
-            rng = [None] * dist.get_world_size()
-            dist.all_gather_object(rng, _rng_state())
+        if torch_dist.is_initialized() and torch_dist.get_world_size() > 1:
+            rng = [None] * torch_dist.get_world_size()
+            torch_dist.all_gather_object(rng, _rng_state())
         return {
             "modules": {name: module.state_dict() for name, module in self.method.modules().items()},
             "optimizer": self.optimizer.state_dict(),

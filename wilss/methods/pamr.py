@@ -1,4 +1,4 @@
-"""Pixel-adaptive mask refinement (PAMR, reference §6.4), vectorised.
+"""Pixel-adaptive mask refinement (PAMR, docs/method.md, "PAMR"), vectorised.
 
 Parameter-free: the affinity of a pixel to each of its dilated 3×3 neighbours comes from colour differences
 scaled by the local colour spread; the mask is then diffused along those affinities for a few iterations.

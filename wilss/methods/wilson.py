@@ -1,4 +1,4 @@
-"""WILSON's incremental step (reference §6.1): new classes from image-level labels, the localizer regularised
+"""WILSON's incremental step (docs/method.md, "Weak incremental steps"): new classes from image-level labels, the localizer regularised
 by the frozen step t−1 model. With `distill=False` it is the `ft` baseline: the same localizer and
 pseudo-labels, but no old model, no prior and no distillation."""
 

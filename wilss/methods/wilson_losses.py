@@ -1,4 +1,4 @@
-"""WILSON's losses and pseudo-labels, one function per equation (reference §6.2, §6.3).
+"""WILSON's losses and pseudo-labels, one function per equation (docs/method.md, "Losses" and "Pseudo-labels").
 
 Notation: z localizer logits (B, C, h, w); p segmentation logits (B, C, h, w); f_old old-model logits
 (B, O, h, w); e, e_old body features; y image-level labels (B, C−1) without background; O = old channels incl.
@@ -41,7 +41,7 @@ def encoder_distillation_loss(features: torch.Tensor, old_features: torch.Tensor
     return weight * F.mse_loss(features, old_features)
 
 
-# --- pseudo-labels (§6.3) ----------------------------------------------------------------------------------
+# --- pseudo-labels -----------------------------------------------------------------------------------------
 def binarize(m: torch.Tensor) -> torch.Tensor:
     """1 where a channel reaches the per-pixel maximum (ties give several ones)."""
     return (m >= m.max(dim=1, keepdim=True).values).to(m.dtype)

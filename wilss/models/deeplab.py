@@ -1,4 +1,4 @@
-"""DeepLab-V3 head as in WILSON (reference §2.4); module names are the original's so its checkpoints load by name."""
+"""DeepLab-V3 head as in WILSON (docs/method.md, "Model"); module names are the original's so its checkpoints load by name."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Fold a frozen model's eval-mode norm layers into the convolutions that feed them.
 
 In eval mode a norm layer is a fixed per-channel affine map, y = x · m + s with m = (|γ| + ε) / sqrt(σ² + ε) and
-s = β − μ · m (InPlace-ABN's |γ| + ε scale, reference §2.1). A convolution directly followed by it computes the same
+s = β − μ · m (InPlace-ABN's |γ| + ε scale, docs/method.md, "Model"). A convolution directly followed by it computes the same
 as one convolution with weights W · m and bias b · m + s, followed by the norm's activation alone: one pass over
 the activations fewer per pair. Only for a model that never trains again (WILSON's old model).
 """

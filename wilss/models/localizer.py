@@ -1,4 +1,4 @@
-"""WILSON's localizer (reference §2.7): an auxiliary classifier on the new model's body features."""
+"""WILSON's localizer (docs/method.md, "Model"): an auxiliary classifier on the new model's body features."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Batch norm + activation with InPlace-ABN semantics, native or via the compiled `inplace_abn` package.
 
-InPlace-ABN scales by |γ| + ε instead of γ (reference §2.1); the ImageNet weights and WILSON checkpoints were
+InPlace-ABN scales by |γ| + ε instead of γ (docs/method.md, "Model"); the ImageNet weights and WILSON checkpoints were
 trained with that parametrisation, so the native layer reproduces it, gradient included, rather than converting
 weights. Both
 implementations have identical state-dict keys (weight, bias, running_mean, running_var, num_batches_tracked), so a
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.distributed as dist
+import torch.distributed as torch_dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -102,8 +102,8 @@ class ABN(nn.Module):
 
 
 def _sync_world_size() -> int:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size()
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        return torch_dist.get_world_size()
     return 1
 
 
@@ -114,13 +114,13 @@ class _AllReduceSum(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
         x = x.clone()
-        dist.all_reduce(x)
+        torch_dist.all_reduce(x)
         return x
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         grad = grad.clone()
-        dist.all_reduce(grad)
+        torch_dist.all_reduce(grad)
         return grad
 
 
@@ -186,7 +186,7 @@ def build_norm(kind: str, sync: bool) -> NormAct:
                 # The group must be passed explicitly: inplace-abn 1.1.0's default is bound at import time, before
                 # init_process_group, and then silently does not synchronise (mapillary/inplace_abn#219).
                 return inplace_abn.InPlaceABNSync(
-                    num_features, activation=activation, activation_param=0.01, group=dist.group.WORLD
+                    num_features, activation=activation, activation_param=0.01, group=torch_dist.group.WORLD
                 )
             return inplace_abn.InPlaceABN(num_features, activation=activation, activation_param=0.01)
 

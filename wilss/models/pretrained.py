@@ -1,4 +1,4 @@
-"""Loading the ImageNet InPlace-ABN checkpoints of the mapillary model zoo into a body (reference §3).
+"""Loading the ImageNet InPlace-ABN checkpoints of the mapillary model zoo into a body (docs/method.md, "Model").
 
 File layout (mapillary `scripts/train_imagenet.py`): a pickled dict {"epoch", "arch", "state_dict", "best_prec1",
 "optimizer"} of ints, strings, floats and tensors, which `torch.load(weights_only=True)` accepts; the state-dict keys

@@ -1,5 +1,5 @@
-"""ResNet-18/50/101 bodies with the module layout and key names of the mapillary inplace_abn model zoo (reference
-§2.2), so `resnet101_iabn_sync.pth.tar` and WILSON checkpoints load by name.
+"""ResNet-18/50/101 bodies with the module layout and key names of the mapillary inplace_abn model zoo
+(docs/method.md, "Model"), so `resnet101_iabn_sync.pth.tar` and WILSON checkpoints load by name.
 
 Layout: `mod1.{conv1,bn1,pool1}`, then `mod2..mod5` each a sequence `block1..blockN` of residual blocks with
 `convs.{conv1,bn1,conv2,bn2[,conv3,bn3]}` and, where the shape changes, `proj_conv` + `proj_bn`.

@@ -1,4 +1,4 @@
-"""Body + head + one 1×1 classifier per incremental step (reference §2.5), keys `body.*`, `head.*`, `cls.<t>.*` as in
+"""Body + head + one 1×1 classifier per incremental step (docs/method.md, "Model"), keys `body.*`, `head.*`, `cls.<t>.*` as in
 WILSON, so its checkpoints (after stripping the DDP `module.` prefix) load by name."""
 
 from __future__ import annotations

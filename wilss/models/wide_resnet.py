@@ -1,4 +1,4 @@
-"""WiderResNet-38-A2 body (reference §2.3) with the mapillary inplace_abn model-zoo layout and key names, so
+"""WiderResNet-38-A2 body (docs/method.md, "Model") with the mapillary inplace_abn model-zoo layout and key names, so
 `wide_resnet38_ipabn_lr_256.pth.tar` and WILSON COCO-to-VOC checkpoints load by name. Always output stride 8.
 
 Layout: `mod1.conv1`, `pool2`, `mod2`, `pool3`, `mod3`..`mod7` (sequences `block1..blockN` of pre-activation

@@ -6,7 +6,7 @@ object and a scene ("a blurry photo of two dogs next to a wooden table in a livi
 without a VOC object name other things ("a red ball on the grass", "a sunset over the ocean").
 
 Every word carries the Penn Treebank tag a tagger would give it, so the generator can also write the released
-noun files (the words tagged exactly NN, reference §9.2 step 2) without a tagger.
+noun files (the words tagged exactly NN, docs/web_wilss.md) without a tagger.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Images are the JPEG files of `<web root>/classes/*/` and `<web root>/replay/*/`, in sorted order. Two backends
 implement the `Captioner` interface:
-- `file` (default) reads the released caption files (reference §9.2 step 1): `captions/raw/<folder>.txt`
+- `file` (default) reads the released caption files (docs/web_wilss.md): `captions/raw/<folder>.txt`
   ("<file name> <caption>"), or, when a folder has only the released noun file `captions/nouns/<folder>.txt`,
   its nouns as the caption text;
 - `model` runs a local image-to-text model (a Hugging Face model directory, e.g. a vision-encoder-decoder or

@@ -1,7 +1,7 @@
 """`python -m wilss.web discriminator`: the Fourier domain discriminator of Web-WILSS, and the new-class web images
 it keeps.
 
-Reconstructed from the paper's description (no code was released; reference web-wilss-paper.md §2):
+Reconstructed from the paper's description (no code was released; docs/method.md, "Web-WILSS"):
   (p_dataset, p_web) = M_D(|F(x)|), M_D an EfficientNet-B0 (torchvision, random init, 2 outputs) on the
   log-amplitude spectrum (`wilss.web.fourier`); trained once, at step 0, on dataset images (class 0) against web
   images (class 1); a new-class web image is kept when p_dataset / p_web > 1, i.e. log-ratio = logit_0 - logit_1 > 0.

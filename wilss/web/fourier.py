@@ -1,6 +1,6 @@
 """The input of the domain discriminator: the log-amplitude spectrum of an image.
 
-Reconstructed from the paper's description (M_D(|F(x)|), reference web-wilss-paper.md §2; no code was released):
+Reconstructed from the paper's description (M_D(|F(x)|), docs/method.md, "Web-WILSS"; no code was released):
 the central `size`² crop of the image at its own resolution, so every spectrum has the same frequency grid, no
 aspect-ratio cue survives, and the high frequencies, where sensor noise, blur and compression differ between
 domains, are kept (resizing would low-pass them away; only an image smaller than `size` is upscaled, shorter side

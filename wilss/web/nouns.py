@@ -1,6 +1,6 @@
 """Singular common nouns of a caption without NLTK's tagger: an offline stand-in for the released noun step.
 
-The released code keeps the tokens NLTK's perceptron tagger tags exactly "NN" (reference §9.2 step 2); the
+The released code keeps the tokens NLTK's perceptron tagger tags exactly "NN" (docs/web_wilss.md); the
 tagger's model cannot be downloaded here. This approximation (reconstructed, documented in docs/fidelity.md)
 reads WordNet instead:
 - a token is a candidate if its surface form is a noun lemma (so regular plurals, tagged NNS, drop out), it is

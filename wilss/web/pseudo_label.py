@@ -1,5 +1,5 @@
 """`python -m wilss.web pseudo-label`: label the selected replay images with the step-0 model and write them in the
-released replay layout (reference §9.2 steps 5-6).
+released replay layout (docs/web_wilss.md).
 
 Input: `replay_selection.txt` ('<source id> <image path>', paths relative to the web root, from
 `python -m wilss.web select-replay`) and the step-0 `final.pt` of the task. Each image goes through the model

@@ -4,7 +4,7 @@ Replay images are `replay/<source id>/<file>` of the web root, captioned in capt
 source image come from `pascal_classes.txt` (the released file; its dog/table swap is undone unless
 `--released-class-file-bug`). Files of a source are walked in sorted order and at most `--per-source` are kept.
 
-- `parity`: the released rule (reference §9.2 steps 2-4): the FIRST singular noun (Penn tag NN) of the web
+- `parity`: the released rule (docs/web_wilss.md): the FIRST singular noun (Penn tag NN) of the web
   caption, scored with the WordNet hypernym-depth cosine (`wilss.web.wordnet`) against the source's class words;
   kept if the score exceeds 0.6 for any of them. Nouns come from the released noun files
   (`captions/nouns/<source id>.txt`) when present, else from the caption text (`wilss.web.nouns`, an offline

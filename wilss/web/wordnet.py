@@ -1,6 +1,6 @@
 """A small reader of the WordNet 3.0 noun database and the released replay filter's noun similarity.
 
-The released filter (`utils/measure_noun.py::cos`, reference §9.2 step 3) lemmatises a noun, takes its first
+The released filter (`utils/measure_noun.py::cos`, docs/web_wilss.md) lemmatises a noun, takes its first
 noun synset, and describes it by a vector indexed by hypernym depth: every synset of its hypernym closure adds
 0.05 * depth at index = its max depth. Two nouns are compared by the cosine of their vectors. This module
 reimplements that from the database files (Debian package `wordnet-base`, the data NLTK's reader uses), so no
