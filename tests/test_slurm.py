@@ -215,7 +215,9 @@ def test_submit_returns_at_once_then_step1_waits_afterok_and_a_second_submit_doe
 @pytest.mark.slurm
 def test_a_failing_step0_cancels_step1_and_the_commands_say_so(slurm_cluster, tmp_path):
     run = tmp_path / "run"
-    overrides = ["dataset=voc", f"dataset.root={tmp_path / 'missing'}", *CPU_JOB, f"run_dir={run}"]
+    # launch.preflight=false: submit's preflight would refuse the missing root; this test needs a job that fails.
+    overrides = ["dataset=voc", f"dataset.root={tmp_path / 'missing'}", *CPU_JOB, f"run_dir={run}",
+                 "launch.preflight=false"]
     first = submit(*overrides)
     assert first.returncode == 0, first.stderr
     step0, step1 = job_ids_of(first.stdout)
@@ -231,7 +233,8 @@ def test_a_failing_step0_cancels_step1_and_the_commands_say_so(slurm_cluster, tm
 @pytest.mark.slurm
 def test_resubmit_failed_runs_the_failed_chain_again_once_the_input_is_fixed(slurm_cluster, shared_data, tmp_path):
     run = tmp_path / "run"
-    broken = submit("dataset=voc", f"dataset.root={tmp_path / 'missing'}", *CPU_JOB, f"run_dir={run}")
+    broken = submit("dataset=voc", f"dataset.root={tmp_path / 'missing'}", *CPU_JOB, f"run_dir={run}",
+                    "launch.preflight=false")  # a job that fails, not a submit that refuses
     failed = job_ids_of(broken.stdout)
     assert wait_for_jobs(failed) == {failed[0]: "FAILED", failed[1]: "CANCELLED"}
     fixed = submit(*TINY, *shared_data, "train.batch_size=8", "train.epochs_base=1", "train.epochs_incremental=1",

@@ -22,7 +22,7 @@ from wilss.cli import read_overrides
 from wilss.core import configure_determinism, log, setup_logging
 from wilss.config import (epochs_of, eval_batch_size, fully_supervised, load_config, optim_phase, step_dir, task_of,
                           to_yaml)
-from wilss.data.build import build_eval_datasets, build_training_stream
+from wilss.data.build import build_eval_datasets, build_training_stream, subset_size
 from wilss.data.tasks import get_task
 from wilss.engine.evaluate import eval_loader, evaluate
 from wilss.engine.hooks import CheckpointHook, ProgressHook, StopHook, TensorBoard, ValidationHook
@@ -165,6 +165,22 @@ def evaluate_finished_step(cfg: DictConfig, task, final_path: Path, dist, precis
     return final_evaluation(cfg, task, model, dist, precision, out, stop)
 
 
+def later_iterations(cfg: DictConfig) -> int:
+    """Iterations of the chain's steps after this one, for the chain's ETA: each step's training subset at this
+    batch size (replay left out). VOC's steps read the index this step has built; 0 when a later step's data
+    cannot be read yet (it is reported when that step starts)."""
+    total = 0
+    for step in range(cfg.step + 1, task_of(cfg).num_steps):
+        later = OmegaConf.merge(cfg, {"step": step})
+        task = task_of(later).merged() if fully_supervised(later) else task_of(later)
+        try:
+            images = subset_size(later.dataset, task, later.overlap)
+        except WilssError:
+            return 0
+        total += epochs_of(later) * (images // later.train.batch_size)
+    return total
+
+
 def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bool) -> Trainer:
     """A step's training loop and everything it drives: data stream, model, method, optimizer, schedule."""
     # The joint baseline trains every class seen so far at once, on all their images.
@@ -247,7 +263,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
 
     checkpoint = CheckpointHook(last_path, cfg.train.checkpoint_interval, meta, dist.is_main)
     trainer.hooks = [
-        ProgressHook(cfg.train.log_interval, cfg.train.batch_size, board, dist.is_main),
+        ProgressHook(cfg.train.log_interval, cfg.train.batch_size, board, dist.is_main, later_iterations(cfg)),
         validation,  # before the checkpoint: the sidecar then carries the latest metrics
         checkpoint,
         *([StopHook(stop, checkpoint)] if stop else []),

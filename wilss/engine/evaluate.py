@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from wilss.core import ProgressLine
 from wilss.data.dataset import SegmentationDataset
 from wilss.data.sampler import ShardSampler
 from wilss.distributed import DistInfo, all_reduce_sum, any_rank, max_over_ranks
@@ -37,6 +38,7 @@ def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, device: tor
     model.eval()
     matrix = ConfusionMatrix(num_classes, device)
     panels: list[tuple] = []
+    progress = ProgressLine("evaluation", len(loader.sampler))
     try:
         for batch in _batches(loader, stop):
             images = batch["image"].to(device, non_blocking=True)
@@ -49,8 +51,10 @@ def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, device: tor
             matrix.update(target, prediction)
             for i in range(min(keep_panels - len(panels), len(images))):
                 panels.append((batch["image"][i], batch["mask"][i], prediction[i].cpu()))
+            progress.advance(len(images))
     finally:
         model.train(was_training)
+    progress.finish()
     all_reduce_sum(matrix.matrix)
     return matrix, panels
 
