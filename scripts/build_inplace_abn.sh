@@ -4,6 +4,7 @@
 # `model.norm=native` needs none of this and loads the same checkpoints.
 #
 # Usage: PYTHON=/path/to/venv/bin/python scripts/build_inplace_abn.sh [--out-dir DIR]   (wheel dir, default dist/)
+# The environment needs torch and wilss's dependencies (pip install wilss first): the check at the end is wilss doctor.
 #
 # Environment (all optional):
 #   PYTHON                 interpreter of the target environment (default: `python` on PATH)

@@ -39,7 +39,7 @@ CHAIN = ["dataset=synthetic", "dataset.generate.train=120", "dataset.generate.va
          "train.epochs_base=4", "train.epochs_incremental=1", "train.val_interval=2", "eval.batch_size=2",
          f"train.checkpoint_interval={CHECKPOINT_INTERVAL}", "train.precision=fp32", "train.channels_last=false",
          "train.deterministic=true"]
-JOBS = [*os.environ.get("WILSS_FAULT_DEBUG_NODES", "launch.nodes=2").split(), "launch.gpus_per_node=0", "launch.cpus_per_task=1", "launch.mem_gb=2", "name=faults"]
+JOBS = ["launch.nodes=2", "launch.gpus_per_node=0", "launch.cpus_per_task=1", "launch.mem_gb=2", "name=faults"]
 PROGRESS = re.compile(r"epoch (\d+)/\d+ iter (\d+)/(\d+) \|")
 
 
@@ -173,7 +173,7 @@ class Trial:
             found = rank_processes(self.run)
             return found if len(found) == 2 and not set(found.values()) & self.seen_ranks else {}
 
-        ranks = wait_until(new_ranks, "the ranks of a new run of the step", poll=0.01)
+        ranks = wait_until(new_ranks, "the ranks of a new run of the step", timeout=1800, poll=0.01)
         wait_until(lambda: all(handles_usr1(pid) for pid in ranks.values()), "the ranks' handlers", poll=0.005)
         self.seen_ranks |= set(ranks.values())
         return ranks
@@ -276,17 +276,18 @@ TRIALS = [
 def test_a_chain_under_faults_finishes_bitwise_equal_losing_at_most_what_is_promised(
         slurm_cluster, data, reference, tmp_path, faults, may_lose):
     rng = random.Random(f"{SEED}-{'+'.join(faults)}")
+    start = time.time()
     trial = Trial(tmp_path / "run", data, rng)
     for fault in faults:
         inject(trial, fault)
     states = wait_for_jobs(trial.jobs, timeout=1500)
     assert set(states.values()) == {"COMPLETED"}, states
     log = trial.log.path.read_text()
-    total = 4 * 13
+    per_epoch, epochs = map(int, re.search(r"(\d+) iterations per epoch, (\d+) epochs", log).groups())
+    total = per_epoch * epochs
     signals = sum(fault not in ("kill-rank", "kill-during-save", "node-down") for fault in faults)
     lost = iterations_run(log) - total
     assert 0 <= lost <= may_lose + signals, f"{lost} iterations run twice: {faults}"
-    report(faults, lost, log)
     if "kill-during-save" in faults:
         assert "left by a save that was killed" in log
     if "TERM-in-validation" in faults:
@@ -294,12 +295,14 @@ def test_a_chain_under_faults_finishes_bitwise_equal_losing_at_most_what_is_prom
     assert_no_leftovers(trial.run)
     for step in (0, 1):
         assert_same_weights(trial.run, reference(), step)
+    report(faults, lost, log, time.time() - start)
 
 
-def report(faults: list[str], lost: int, log: str) -> None:
-    """One line per trial in the pytest output, for docs/reliability.md."""
-    restarts = log.count("resumed from")
-    print(f"\nfault trial {'+'.join(faults)}: {restarts} resumes, {lost} iterations run twice", flush=True)
+def report(faults: list[str], lost: int, log: str, seconds: float) -> None:
+    """One line per trial in the pytest output (with -s), for docs/reliability.md."""
+    starts = log.count("step 0 of ")
+    print(f"\nfault trial {'+'.join(faults)} (seed {SEED}): step 0 started {starts} times, {lost} iterations run "
+          f"twice, bitwise equal, {seconds / 60:.1f} min", flush=True)
 
 
 @pytest.mark.slurm
@@ -321,11 +324,16 @@ def test_a_cancel_after_the_timeout_signal_wins_over_the_requeue_and_status_says
     accounted = subprocess.run(["sacct", "-n", "-X", "-P", "-j", trial.jobs[0], "-o", "State"], capture_output=True,
                                text=True).stdout
     assert "REQUEUED" not in accounted
-    assert manifest(run, 0)["state"] == "cancelled"
+    # With a signal of our own the cancel always comes during the save; the job's own timeout signal is not
+    # seen, and the kit's requeue may come first: the cancel then ends the requeued job.
+    assert manifest(run, 0)["state"] in (("cancelled", "requeued") if timeout else ("cancelled",))
     status = run_cli(["wilss.status", str(run)], cwd=REPO).stdout
-    assert f"job {trial.jobs[0]} CANCELLED" in status and "| cancelled |" in status, status
+    step0 = next(line for line in status.splitlines() if line.startswith("step0"))
+    assert f"job {trial.jobs[0]} CANCELLED" in step0 and "cancelled" in step0.split(" | ")[2], status
     assert "never ran: cancelled because the step before it did not finish" in status, status
     assert_no_leftovers(run)
     again = run_cli(["wilss.submit", *CHAIN, *JOBS, *data, f"run_dir={run}"], cwd=REPO, timeout=120)
     assert again.returncode == 3 and f"job {trial.jobs[0]} ended CANCELLED" in again.stdout
     assert json.loads((run / "step0" / "manifest.json").read_text())["job_ids"] == [trial.jobs[0]]
+    print(f"\nfault trial {'timeout' if timeout else 'USR1'} then scancel: CANCELLED, manifest "
+          f"'{manifest(run, 0)['state']}', step 1 never ran", flush=True)

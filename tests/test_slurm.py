@@ -345,7 +345,9 @@ def test_sbatch_chain_passes_its_command_line_options_to_step1_and_refuses_a_sec
                  *shared_data, f"run_dir={run}"]
     options = ["--nodes=1", "--ntasks-per-node=1", "--gpus-per-node=0", "--cpus-per-task=1", "--mem=2G", "--time=15",
                "--signal=USR1@45", "--qos=wilss-test", "--constraint=wilss-test"]
-    env = dict(os.environ, PYTHON=sys.executable, OUTPUT_ROOT=str(tmp_path / "out"))
+    # As in the environment of a job that was requeued: step 0 inherits it (sbatch exports everything), step 1
+    # must not, or step 0's restarts would count against step 1's cap.
+    env = dict(os.environ, PYTHON=sys.executable, OUTPUT_ROOT=str(tmp_path / "out"), SLURM_RESTART_COUNT="3")
 
     def sbatch(*extra: str) -> str:
         command = ["sbatch", "--parsable", *options, *extra, str(REPO / "slurm" / "voc_15-5.sbatch"), *overrides]
@@ -371,4 +373,4 @@ def test_sbatch_chain_passes_its_command_line_options_to_step1_and_refuses_a_sec
                                  text=True).stdout
     assert "--signal=USR1@45" in submit_line and "--hold" not in submit_line, submit_line
     assert manifest(run, 0)["job_ids"] == [step0] and manifest(run, 1)["job_ids"] == [step1]
-    assert manifest(run, 1)["restarts"] == 0
+    assert manifest(run, 0)["restarts"] == 3 and manifest(run, 1)["restarts"] == 0
