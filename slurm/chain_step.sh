@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# One step of a wilss chain inside a Slurm job; sourced by the slurm/*.sbatch scripts after their settings.
+# One step of a wilss chain inside a Slurm job; sourced by slurm/wilss.sbatch after its settings.
 #
 # Step 0 is the job the user submits. At its start it submits step 1 (`afterok`, killed if step 0 fails) with
 # every sbatch option step 0 was submitted with, and so on: step t submits t+1, once, even when t is requeued
@@ -7,24 +7,14 @@
 # Then every task of the job runs the step with srun: on the timeout signal (--signal) or a preemption
 # SIGTERM, the step checkpoints at the next iteration and requeues this job, which resumes from there.
 #
-# Needs from the sbatch script: SCRIPT (its own path, as submitted), TASK_OVERRIDES (array), DATA_PATHS
-# (array: data folders to bind into the container), OUTPUT_ROOT, CONTAINER (an Apptainer image, or empty for
-# the current environment), PYTHON; "$@" = extra Hydra overrides.
+# Needs from the sbatch script: SCRIPT (its own path, as submitted), DATA_PATHS (array: data folders to bind
+# into the container), OUTPUT_ROOT, CONTAINER (an Apptainer image, or empty for the current environment),
+# PYTHON; "$@" = the Hydra overrides, which choose the dataset and task.
 
 set -euo pipefail
 
 STEP="${WILSS_STEP:-0}"
-# `experiment=...` on the command line chooses the dataset and task itself: the script's own choice would win
-# over the experiment's (Hydra applies command-line groups last), so it is left out then, as is any group the
-# command line sets.
-CHOSEN=()
-for override in "${TASK_OVERRIDES[@]}"; do
-  group="${override%%=*}"
-  [[ " $* " == *" $group="* ]] && continue
-  [[ " $* " == *" experiment="* && ( "$group" == dataset || "$group" == task ) ]] && continue
-  CHOSEN+=("$override")
-done
-OVERRIDES=("${CHOSEN[@]}" "output_root=$OUTPUT_ROOT" "$@" "step=$STEP")
+OVERRIDES=("output_root=$OUTPUT_ROOT" "$@" "step=$STEP")
 
 RUN=()
 if [ -n "$CONTAINER" ]; then

@@ -174,7 +174,7 @@ def test_sigterm_on_two_nodes_all_ranks_stop_together_and_resume_bitwise(slurm_c
 def test_sbatch_script_runs_the_chain_with_ddp_across_both_nodes(slurm_cluster, shared_data, tmp_path):
     run = tmp_path / "run"
     command = ["sbatch", "--parsable", "--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=0", "--cpus-per-task=1",
-               "--mem=2G", "--time=15", str(REPO / "slurm" / "voc_15-5.sbatch"), *TINY, *shared_data,
+               "--mem=2G", "--time=15", str(REPO / "slurm" / "wilss.sbatch"), *TINY, *shared_data,
                "train.batch_size=8", "train.epochs_base=1", "train.epochs_incremental=1", f"run_dir={run}"]
     env = dict(os.environ, PYTHON=sys.executable, OUTPUT_ROOT=str(tmp_path / "out"))
     step0 = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env, check=True).stdout.strip()
@@ -337,8 +337,8 @@ def test_a_failing_point_of_a_sweep_stops_only_its_own_steps(slurm_cluster, shar
 def test_sbatch_chain_passes_its_command_line_options_to_step1_and_refuses_a_second_job_for_a_step(
         slurm_cluster, shared_data, tmp_path):
     run = tmp_path / "run"
-    # experiment=demo chooses the dataset (synthetic) over the script's dataset=voc; data-loading workers as users
-    # run it.
+    # experiment=demo chooses the dataset (synthetic): the script takes the task from the overrides. Data-loading
+    # workers as users run it.
     overrides = ["experiment=demo", "dataset.generate.train=120", "dataset.generate.val=12", "dataset.generate.size=64",
                  "dataset.crop_size=64", "dataset.crop_size_val=64", "train.device=cpu", "train.num_workers=2",
                  "eval.batch_size=4", "train.batch_size=8", "train.epochs_base=3", "train.epochs_incremental=1",
@@ -350,7 +350,7 @@ def test_sbatch_chain_passes_its_command_line_options_to_step1_and_refuses_a_sec
     env = dict(os.environ, PYTHON=sys.executable, OUTPUT_ROOT=str(tmp_path / "out"), SLURM_RESTART_COUNT="3")
 
     def sbatch(*extra: str) -> str:
-        command = ["sbatch", "--parsable", *options, *extra, str(REPO / "slurm" / "voc_15-5.sbatch"), *overrides]
+        command = ["sbatch", "--parsable", *options, *extra, str(REPO / "slurm" / "wilss.sbatch"), *overrides]
         return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env,
                               check=True).stdout.strip()
 
