@@ -118,7 +118,7 @@ def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan]]
     cluster = resolve_cluster(cfg)
     check_resources(cfg, cluster)
     if cfg.launch.preflight:
-        from wilss import preflight  # imported here: its checks read step_finished from this module
+        from wilss import preflight  # imported here: its checks load torch, which `wilss submit --help` must not
 
         preflight.require(cfg)
     plans = plan_chain(cfg, cluster)

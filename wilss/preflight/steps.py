@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from wilss.config import step_dir, task_of
+from wilss.config import recipe_of, step_layout, task_of
 from wilss.launch import slurm
-from wilss.launch.submitter import step_finished
 
 
 def pending_steps(cfg: DictConfig) -> list[int]:
     """Every step of the task without its final checkpoint and results (the `step` option is not used: the chain
     and submit run all steps)."""
-    return [step for step in range(task_of(cfg).num_steps) if not step_finished(step_dir(cfg, step))]
+    return [step for step in range(task_of(cfg).num_steps) if not step_layout(cfg, step).finished()]
 
 
 def trains_from_pixel_labels(cfg: DictConfig, steps: list[int]) -> bool:
-    """Step 0 (and the joint baseline at any step) starts from the ImageNet weights."""
-    return bool(steps) and (steps[0] == 0 or cfg.method.name == "joint")
+    """Whether the first pending step starts from the pretrained (ImageNet) weights: step 0, and a method whose
+    config says `init: pretrained` (the joint baseline) at any step."""
+    return bool(steps) and not recipe_of(OmegaConf.merge(cfg, {"step": steps[0]})).from_previous
 
 
 def runs_here(cfg: DictConfig) -> bool:
