@@ -48,6 +48,12 @@ def atomic_write_folder(root: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    publish_folder(work, root)
+
+
+def publish_folder(work: Path, root: Path) -> None:
+    """Swap the finished folder `work` in for `root` (a sibling): renames only, so `root` is at every moment
+    either the old folder, absent for an instant, or the new one."""
     if root.exists():
         old = root.with_name(f".{root.name}.part-old-{os.getpid()}")
         root.rename(old)
@@ -55,3 +61,4 @@ def atomic_write_folder(root: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(old)
     else:
         work.rename(root)
+    fsync_dir(root.parent)

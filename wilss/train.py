@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,11 +19,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from wilss import distributed
-from wilss.checkpoint import check_meta, code_version, load_checkpoint, save_checkpoint, task_meta
+from wilss.checkpoint import code_version, load_checked, run_meta, save_checkpoint
 from wilss.cli import read_overrides
 from wilss.config import (epochs_of, eval_batch_size, fully_supervised, load_config, optim_phase, step_dir, task_of,
                           to_yaml)
 from wilss.data.build import build_eval_datasets, build_training_stream
+from wilss.data.check import check_step_data
 from wilss.engine.evaluate import eval_loader, evaluate
 from wilss.engine.hooks import CheckpointHook, ProgressHook, StopHook, TensorBoard, ValidationHook
 from wilss.engine.interrupt import StopRequest
@@ -109,15 +111,40 @@ def previous_step_path(cfg: DictConfig, task) -> Path:
     return Path(cfg.step_ckpt) if cfg.step_ckpt else step_dir(cfg, task.step - 1) / "checkpoints" / "final.pt"
 
 
-def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool) -> torch.nn.Module:
+@dataclass(frozen=True)
+class StepCheckpoints:
+    """The checkpoints a step starts from, loaded and checked before anything is written: its own final
+    weights (the step is done), its resume state, and step t−1's final weights (weak steps)."""
+
+    final: dict | None = None
+    last: dict | None = None
+    previous: dict | None = None
+
+
+def load_step_checkpoints(cfg: DictConfig, task) -> StepCheckpoints:
+    expected = run_meta(task, cfg.overlap, cfg.model)
+    checkpoints = step_dir(cfg) / "checkpoints"
+    if (checkpoints / "final.pt").exists():
+        return StepCheckpoints(final=load_checked(checkpoints / "final.pt", expected, "run_dir"))
+    last = None
+    if (checkpoints / "last.pt").exists():
+        last = load_checked(checkpoints / "last.pt", expected, "run_dir", resume=True)
+    previous = None
+    if not fully_supervised(cfg):
+        previous_task = get_task(task.dataset, task.name, task.step - 1)
+        previous = load_checked(previous_step_path(cfg, task), run_meta(previous_task, cfg.overlap, cfg.model),
+                                "step_ckpt")
+    return StepCheckpoints(last=last, previous=previous)
+
+
+def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool,
+                       checkpoint: dict) -> torch.nn.Module:
     """Initialise step t from step t−1's final weights and return those weights as the frozen old model.
 
     Every key of the checkpoint must fit the new model, and the new model may lack only the new classifier:
     anything else fails loudly instead of silently loading nothing (the original loaded non-strictly, §2.6)."""
     path = previous_step_path(cfg, task)
-    checkpoint = load_checkpoint(path)
     previous = get_task(task.dataset, task.name, task.step - 1)
-    check_meta(checkpoint, path, task_meta(previous))
     state = checkpoint["modules"]["model"]
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -150,7 +177,7 @@ def cast_weights(model: torch.nn.Module, dtype: torch.dtype) -> None:
             module.to(dtype)
 
 
-def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool):
+def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool, previous: dict | None):
     """Step 0 (and the joint baseline) learn from pixel labels; later steps run WILSON (or its `ft` baseline)
     from image labels."""
     def wrap(module: torch.nn.Module) -> torch.nn.Module:
@@ -161,7 +188,7 @@ def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_l
 
     if fully_supervised(cfg):
         return SupervisedStep(model, wrap(model), cfg.train.loss)
-    old_model = load_previous_step(cfg, task, model, dist, channels_last)
+    old_model = load_previous_step(cfg, task, model, dist, channels_last, previous)
     norm_act = build_norm(cfg.model.norm, cfg.model.sync_bn and dist.world_size > 1)
     localizer = build_localizer(model.body.out_channels, len(task.order), norm_act).to(dist.device)
     if channels_last:
@@ -170,18 +197,17 @@ def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_l
                       cfg.method, task.num_old, cfg.train.inference_mode)
 
 
-def evaluate_finished_step(cfg: DictConfig, task, final_path: Path, dist, precision: str, channels_last: bool,
+def evaluate_finished_step(cfg: DictConfig, task, final: dict, dist, precision: str, channels_last: bool,
                            out: Path) -> dict:
     """A step that already has its final checkpoint is not trained again: its weights are (re-)evaluated."""
-    final = load_checkpoint(final_path, option="run_dir")
-    check_meta(final, final_path, task_meta(task), option="run_dir")
+    final_path = out / "checkpoints" / "final.pt"
     model = build_step_model(cfg, task, dist, channels_last)
     model.load_state_dict(final["modules"]["model"])
     log.info("step already trained (%s): evaluating its final weights", final_path)
     return final_evaluation(cfg, task, model, dist, precision, out)
 
 
-def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bool) -> Trainer:
+def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bool, previous: dict | None) -> Trainer:
     """A step's training loop and everything it drives: data stream, model, method, optimizer, schedule."""
     # The joint baseline trains every class seen so far at once, on all their images.
     train_task = task.merged() if fully_supervised(cfg) else task
@@ -190,7 +216,7 @@ def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bo
     loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
                         pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0)
     model = build_step_model(cfg, task, dist, channels_last)
-    method = build_method(cfg, task, model, dist, channels_last)
+    method = build_method(cfg, task, model, dist, channels_last, previous)
     phase = optim_phase(cfg)
     optimizer = build_optimizer(method.param_groups(phase), cfg.optim)
     progress = Progress(epochs=epochs_of(cfg), iters_per_epoch=sampler.batches_per_epoch())
@@ -207,10 +233,13 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     dist = distributed.init_distributed(cfg.train.device)
     task = task_of(cfg)
     out = step_dir(cfg)
-    setup_logging(out, dist.is_main)
     if cfg.train.batch_size % dist.world_size:
         raise WilssError(f"train.batch_size={cfg.train.batch_size} is not divisible by the {dist.world_size} "
                          "processes; choose a multiple of the world size.")
+    # Every input is checked before the step directory is touched: a refused run leaves no trace.
+    check_step_data(cfg, task)
+    inputs = load_step_checkpoints(cfg, task)
+    setup_logging(out, dist.is_main)
     if dist.is_main:
         (out / "config.yaml").write_text(to_yaml(cfg))
     torch.manual_seed(cfg.seed + dist.rank)
@@ -221,22 +250,19 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     log.info("step %d of %s-%s%s (%s), %d process(es) on %s, precision %s", task.step, task.dataset, task.name,
              "-ov" if cfg.overlap else "", cfg.name, dist.world_size, dist.device, precision)
 
-    final_path = checkpoints / "final.pt"
-    if final_path.is_file():
-        return evaluate_finished_step(cfg, task, final_path, dist, precision, channels_last, out)
+    if inputs.final is not None:
+        return evaluate_finished_step(cfg, task, inputs.final, dist, precision, channels_last, out)
 
     # --- data, model, method, optimizer, schedule ---------------------------------------------------------
-    trainer = build_trainer(cfg, task, dist, precision, channels_last)
+    trainer = build_trainer(cfg, task, dist, precision, channels_last, inputs.previous)
     model, progress = trainer.method.model, trainer.progress
     val_set = build_eval_datasets(cfg.dataset, task, cfg.eval.mode)["val"]
     val_loader = eval_loader(val_set, dist, eval_batch_size(cfg), cfg.train.num_workers)
 
     # --- resume or start ---------------------------------------------------------------------------------
     last_path = checkpoints / "last.pt"
-    if last_path.is_file():
-        state = load_checkpoint(last_path, option="run_dir")
-        check_meta(state, last_path, task_meta(task), option="run_dir")
-        trainer.load_resume_state(state, dist.rank)
+    if inputs.last is not None:
+        trainer.load_resume_state(inputs.last, dist.rank)
         log.info("resumed from %s at epoch %d, iteration %d", last_path, progress.epoch, progress.iteration)
 
     # --- hooks and loop ----------------------------------------------------------------------------------
@@ -245,7 +271,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     validation = ValidationHook(cfg.train.val_interval, val_loader, task, eval_cfg, board, dist.is_main,
                                 cfg.train.image_panels)
 
-    fixed_meta = task_meta(task) | {"class_names": task.class_names(), "code_version": code_version(),
+    fixed_meta = run_meta(task, cfg.overlap, cfg.model) | {"class_names": task.class_names(), "code_version": code_version(),
                                     "config": OmegaConf.to_container(cfg, resolve=True)}
 
     def meta() -> dict:
@@ -267,7 +293,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
 
     # --- final checkpoint and evaluation -----------------------------------------------------------------
     if dist.is_main:
-        save_checkpoint(final_path, {"modules": {"model": model.state_dict()}}, meta())
+        save_checkpoint(checkpoints / "final.pt", {"modules": {"model": model.state_dict()}}, meta())
     distributed.barrier()
     return final_evaluation(cfg, task, model, dist, precision, out)
 

@@ -77,6 +77,11 @@ def _sources(cfg, task: Task) -> dict[str, Source]:
     raise WilssError(f"unknown dataset '{cfg.name}' (option dataset=...); choose voc, coco-voc or synthetic.")
 
 
+def step_splits(cfg, task: Task) -> list[Split]:
+    """Every on-disk split a step of `task` reads (what `wilss data check` and the preflight of a run check)."""
+    return [source.split for source in _sources(cfg, task).values()]
+
+
 def build_train_dataset(cfg, task: Task, overlap: bool, void_as_background: bool = True,
                         pixel_labels: bool = True) -> SegmentationDataset:
     """The current step's training subset, with train-time label masking and augmentation (without masks for
