@@ -21,9 +21,10 @@ class LabelMap(tv_tensors.Mask):
 
 
 def _pil_nearest(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    planes = mask.reshape(-1, *mask.shape[-2:]).numpy()
+    planes = mask.as_subclass(torch.Tensor).reshape(-1, *mask.shape[-2:]).numpy()
     resized = [np.asarray(Image.fromarray(plane).resize((width, height), Image.NEAREST)) for plane in planes]
-    return torch.from_numpy(np.stack(resized)).reshape(*mask.shape[:-2], height, width)
+    # kernels registered from outside torchvision must keep the tv_tensor type themselves
+    return tv_tensors.wrap(torch.from_numpy(np.stack(resized)).reshape(*mask.shape[:-2], height, width), like=mask)
 
 
 @F.register_kernel(F.resize, LabelMap)

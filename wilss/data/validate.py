@@ -86,7 +86,7 @@ def open_mask(path: Path) -> np.ndarray:
         raise WilssError(f"mask '{path}' has mode {mask.mode}; masks are single-channel label PNGs (mode P or L) "
                          "holding one class id per pixel. Convert colour-coded masks to ids, or point the list at "
                          "the label maps.")
-    return np.asarray(mask)
+    return np.array(mask)   # writable: torch.from_numpy shares it
 
 
 def open_pair(image_path: Path, mask_path: Path) -> tuple[Image.Image, np.ndarray]:

@@ -35,7 +35,7 @@ def convert_all(jobs: list[tuple[Path, Path]], convert: Callable[[Path], np.ndar
             save_label_map(convert(source), dest)
         except FileNotFoundError:
             return f"'{source}' is missing"
-        except (OSError, ValueError, KeyError, AttributeError, WilssError) as err:
+        except Exception as err:  # noqa: BLE001 - whatever the reader raises, this source file is unusable
             return f"'{source}' cannot be converted ({err})"
         return None
 
