@@ -25,8 +25,8 @@ from pathlib import Path
 
 from wilss import distributed
 from wilss.config import load_config
-from wilss.data.synthetic_web import PARAMS_FILE, TRUTH_FILE, ensure_synthetic_web
 from wilss.errors import WilssError, exit_on_user_error
+from wilss.synthetic.web import PARAMS_FILE, TRUTH_FILE, ensure_synthetic_web
 from wilss.train import main as train_step
 from wilss.web.__main__ import main as web_command
 from wilss.web.manifest import read_manifest

@@ -47,6 +47,20 @@ def test_layer_matches_native(activation: str, training: bool) -> None:
         torch.testing.assert_close(native.state_dict()[key], value, atol=1e-6, rtol=1e-6)
 
 
+def test_gamma_gradient_at_zero_matches_native() -> None:
+    # At γ = ±0 InPlace-ABN passes the upstream value on (abs() alone would give 0); the native layer does the same.
+    iabn, native = _pair("leaky_relu")
+    with torch.no_grad():
+        for layer in (iabn, native):
+            layer.weight[:2] = torch.tensor([0.0, -0.0])
+    x = torch.randn(4, 6, 7, 7)
+    dy = torch.randn_like(x)
+    iabn(x.clone().requires_grad_() * 1).backward(dy)  # InPlace-ABN overwrites its input: not a leaf
+    native(x.clone()).backward(dy)
+    assert native.weight.grad[:2].abs().min() > 0
+    torch.testing.assert_close(native.weight.grad, iabn.weight.grad, atol=1e-5, rtol=1e-5)
+
+
 def test_same_state_dict_keys_and_version() -> None:
     iabn, native = _pair("leaky_relu")
     assert list(iabn.state_dict()) == list(native.state_dict())

@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from conftest import REPO, run_cli
-from wilss.data.synthetic import ensure_synthetic
 from wilss.launch import slurm
+from wilss.synthetic.voc import ensure_synthetic
 
 CPU_JOB = ["model=resnet18", "train.num_workers=0", "train.device=cpu", "train.log_interval=2", "eval.batch_size=4",
            "launch.gpus_per_node=0", "launch.cpus_per_task=1", "launch.mem_gb=2"]
@@ -269,3 +269,62 @@ def test_local_cluster_runs_the_same_chain_with_two_processes_and_skips_it_when_
     assert all("2 process(es)" in (run / f"step{s}" / "train.log").read_text() for s in (0, 1))
     again = submit(*overrides)
     assert again.returncode == 0 and again.stdout.count("finished, skipped") == 2
+
+
+def sweep_submit(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return submit(*TINY, "train.epochs_base=1", "train.epochs_incremental=1", "method.pseudo_ep=0",
+                  f"sweep_dir={sweep_dir}", f"output_root={sweep_dir.parent}", *overrides)
+
+
+def submitted_jobs(output: str) -> list[str]:
+    return re.findall(r"submitted as job (\d+(?:_\d+)?)", output)
+
+
+@pytest.mark.slurm
+def test_sweep_runs_each_step_as_job_arrays_with_aftercorr_trains_step0_once_and_resubmits_nothing(
+        slurm_cluster, shared_data, tmp_path):
+    """A 2 x 2 sweep (seeds x methods) of the 15-5 chain: step 0 once per seed, shared by both methods."""
+    sweep_dir = tmp_path / "sweep"
+    overrides = [*shared_data, "train.batch_size=8", "seed=0,1", "method=wilson,ft"]
+    first = sweep_submit(sweep_dir, *overrides)
+    assert first.returncode == 0, first.stderr[-3000:]
+    arrays = re.findall(r"step (\d): job array (\d+) \((\d) tasks(?:, (\S+))?\)", first.stdout)
+    assert [(step, size) for step, _, size, _ in arrays] == [("0", "2"), ("1", "2"), ("1", "2")], first.stdout
+    step0 = arrays[0][1]
+    assert [dependency for *_, dependency in arrays] == ["", f"aftercorr:{step0}", f"aftercorr:{step0}"]
+    queued = subprocess.run(["squeue", "-h", "-j", f"{arrays[1][1]},{arrays[2][1]}", "-o", "%E"],
+                            capture_output=True, text=True).stdout.split()
+    assert queued == [f"aftercorr:{step0}_*(unfulfilled)"] * 4  # Slurm holds the aftercorr dependency
+    jobs = submitted_jobs(first.stdout)
+    assert len(jobs) == 6 and wait_for_jobs(jobs) == {job: "COMPLETED" for job in jobs}
+    accounted = subprocess.run(["sacct", "-n", "-X", "-P", "-j", ",".join(a[1] for a in arrays), "-o", "JobID,State"],
+                               capture_output=True, text=True).stdout.split()
+    assert sorted(accounted) == sorted(f"{job}|COMPLETED" for job in jobs)
+    shared = sorted((sweep_dir / "shared").glob("step0-*/step0"))
+    assert len(shared) == 2 and all((d / "train.log").read_text().count("iterations per epoch") == 1 for d in shared)
+    status = run_cli(["wilss.status", str(sweep_dir)], cwd=REPO).stdout
+    assert "4 points: 4 done, 0 running, 0 pending, 0 failed" in status and status.count("COMPLETED") == 8, status
+    report = (sweep_dir / "report" / "report.md").read_text()  # written by the last job to finish
+    for method in ("wilson", "ft"):
+        assert re.search(rf"\| {method} \| [\d.]+ ± [\d.]+ \| [\d.]+ ± [\d.]+ \| [\d.]+ ± [\d.]+ \|", report), report
+    again = sweep_submit(sweep_dir, *overrides)
+    assert again.returncode == 0 and not submitted_jobs(again.stdout) and again.stdout.count("finished, skipped") == 6
+
+
+@pytest.mark.slurm
+def test_a_failing_point_of_a_sweep_stops_only_its_own_steps(slurm_cluster, shared_data, tmp_path):
+    """Batch 1000 makes no batch of the 120 images: that point's step 0 fails, and aftercorr cancels only its
+    step 1; the other point of the same arrays finishes."""
+    sweep_dir = tmp_path / "sweep"
+    first = sweep_submit(sweep_dir, *shared_data, "train.batch_size=8,1000")
+    assert first.returncode == 0, first.stderr[-3000:]
+    jobs = {(point, step): manifest(sweep_dir / "points" / f"train.batch_size-{point}", step)["job_id"]
+            for point in (8, 1000) for step in (0, 1)}
+    states = wait_for_jobs(list(jobs.values()))
+    assert {key: states[job] for key, job in jobs.items()} == {
+        (8, 0): "COMPLETED", (8, 1): "COMPLETED", (1000, 0): "FAILED", (1000, 1): "CANCELLED"}
+    assert jobs[8, 0].split("_")[0] == jobs[1000, 0].split("_")[0]  # one array per step
+    status = run_cli(["wilss.status", str(sweep_dir)], cwd=REPO).stdout
+    assert "2 points: 1 done, 0 running, 0 pending, 1 failed" in status, status
+    again = sweep_submit(sweep_dir, *shared_data, "train.batch_size=8,1000")
+    assert again.returncode == 3 and "not resubmitted" in again.stdout and not submitted_jobs(again.stdout)

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
-from wilss.data import synthetic
 from wilss.data.palette import voc_colormap
-from wilss.data.synthetic import ensure_synthetic, generate
 from wilss.errors import WilssError
+from wilss.synthetic import voc as synthetic
+from wilss.synthetic.voc import ensure_synthetic, generate
 
 SMALL = {"n_train": 20, "n_val": 8, "size": 64, "seed": 0}
 TINY = {"n_train": 6, "n_val": 3, "size": 32, "seed": 0}
@@ -44,7 +44,7 @@ def _masks(root: Path, list_name: str) -> list[np.ndarray]:
 
 
 def _cli(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "wilss.data.synthetic", "--out", str(out), "--train", "6", "--val", "3",
+    return [sys.executable, "-m", "wilss.synthetic.voc", "--out", str(out), "--train", "6", "--val", "3",
             "--size", "32", *extra]
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_cli
-from wilss.data.synthetic import ensure_synthetic
-from wilss.data.synthetic_web import ensure_synthetic_web
-from wilss.web.caption_files import read_captions, read_nouns
-from wilss.web.vocabulary import CLASS_INDEX, labels_of, read_class_file
+from wilss.data.caption_files import read_captions, read_nouns
+from wilss.data.vocabulary import CLASS_INDEX, labels_of, read_class_file
+from wilss.synthetic.voc import ensure_synthetic
+from wilss.synthetic.web import ensure_synthetic_web
 
 WEB = {"per_class": 2, "per_source": 4, "sources": 12, "size": 32, "seed": 0}
 
@@ -25,7 +25,7 @@ def dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def web_root(dataset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("web") / "web"
-    result = run_cli(["wilss.data.synthetic_web", "--dataset", str(dataset), "--out", str(out), "--per-class", "2",
+    result = run_cli(["wilss.synthetic.web", "--dataset", str(dataset), "--out", str(out), "--per-class", "2",
                       "--per-source", "4", "--sources", "12", "--size", "32"], cwd=REPO)
     assert result.returncode == 0, result.stderr
     return out

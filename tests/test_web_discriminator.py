@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_cli
-from wilss.data.synthetic import ensure_synthetic
-from wilss.data.synthetic_web import ensure_synthetic_web
+from wilss.synthetic.voc import ensure_synthetic
+from wilss.synthetic.web import ensure_synthetic_web
 
 NEW_15_5 = ["pottedplant", "sheep", "sofa", "train", "tvmonitor"]
 PER_CLASS = 4

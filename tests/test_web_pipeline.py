@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import REPO, run_cli
 from test_train_e2e import TINY, train
-from wilss.launch.manifest import sha256_of
+from wilss.core import sha256_of
 
 SOURCES, PER_SOURCE, KEPT_PER_SOURCE = 6, 4, 2
 
@@ -30,7 +30,7 @@ def test_replay_pipeline_output_is_what_a_weak_step_replays(tmp_path):
     checkpoint = tmp_path / "run" / "step0" / "checkpoints" / "final.pt"
     dataset = next((tmp_path / "out" / "data").glob("synthetic-*"))
     web = tmp_path / "web"
-    generated = run_cli(["wilss.data.synthetic_web", "--dataset", str(dataset), "--out", str(web), "--per-class", "1",
+    generated = run_cli(["wilss.synthetic.web", "--dataset", str(dataset), "--out", str(web), "--per-class", "1",
                          "--per-source", str(PER_SOURCE), "--sources", str(SOURCES), "--size", "40"], cwd=REPO)
     assert generated.returncode == 0, generated.stderr[-3000:]
 

@@ -13,8 +13,8 @@ from PIL import Image
 
 from conftest import REPO, run_cli
 from test_train_e2e import TINY
-from wilss.data.synthetic_web import ensure_synthetic_web
 from wilss.models import build_model
+from wilss.synthetic.web import ensure_synthetic_web
 
 SOURCES = 3      # source images with replay web images
 PER_SOURCE = 2   # web images retrieved per source, all selected

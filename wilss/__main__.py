@@ -15,12 +15,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("wilss.train", "cli", "train one step (torchrun for several GPUs)"),
     "submit": ("wilss.submit", "cli", "queue the chain on Slurm (cluster=slurm) or run it here (cluster=local)"),
     "status": ("wilss.status", "cli", "one line per step: job, restarts, progress, metrics, checkpoint"),
+    "report": ("wilss.report", "main", "the papers' tables and figures from run or sweep directories"),
     "doctor": ("wilss.doctor", "main", "check the environment (torch, CUDA, InPlace-ABN) before a run"),
     "data": ("wilss.data.cli", "cli", "prepare a dataset from the official archives; check every file of one"),
     "web": ("wilss.web.__main__", "main", "Web-WILSS data preparation (captions, select-replay, ...)"),
     "bench": ("wilss.bench", "main", "time the fast path against the eager fp32 path, side by side"),
-    "synthetic": ("wilss.data.synthetic", "main", "draw the synthetic dataset in the VOC layout"),
-    "synthetic-web": ("wilss.data.synthetic_web", "main", "draw synthetic web images for Web-WILSS"),
+    "synthetic": ("wilss.synthetic.voc", "main", "draw the synthetic dataset in the VOC layout"),
+    "synthetic-web": ("wilss.synthetic.web", "main", "draw synthetic web images for Web-WILSS"),
 }
 
 USAGE = "usage: wilss COMMAND [args]   (wilss COMMAND --help for its own options)\n\n" + "\n".join(

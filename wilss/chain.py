@@ -3,7 +3,8 @@
 Step t starts from step t−1's final checkpoint in the same run directory. A step that already finished is
 only re-evaluated, an interrupted one resumes, so rerunning the command continues where it stopped. The
 papers' table (mIoU old / new / all after every step) is printed at the end and written to
-`<run dir>/results.md` (also by the Slurm jobs: the last step's job writes it).
+`<run dir>/results.md` (also by the Slurm jobs: the last step's job writes it). Sweep values on the command
+line (`seed=0,1 method=wilson,ft`) run one chain per point (`wilss.sweep`) and write the sweep's report.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from omegaconf import DictConfig
 from wilss import distributed
 from wilss.cli import read_overrides
 from wilss.config import load_config, run_dir, step_dir, task_of
+from wilss.core import log
 from wilss.data.tasks import get_task
-from wilss.errors import exit_on_user_error
+from wilss.errors import WilssError, exit_on_user_error
 from wilss.metrics import markdown_table
+from wilss.report import write_report
+from wilss.sweep import expand, is_sweep, prepare
 from wilss.train import group_labels, main
 
 
@@ -43,12 +47,33 @@ def write_chain_report(cfg: DictConfig, results: list[dict]) -> str:
     return report
 
 
+def run_sweep(overrides: list[str]) -> list[str]:
+    """Every point's chain in turn (a shared step 0 is trained once, then only re-evaluated); a failing point
+    does not stop the others. Writes each point's table and the sweep's report; returns the failed points."""
+    sweep = expand(overrides)
+    prepare(sweep)
+    failed = []
+    for point in sweep.points:
+        steps = [[*sweep.overrides_for(point, step), f"step={step}"] for step in range(point.length)]
+        try:
+            results = [main(load_config(step)) for step in steps]
+        except Exception as err:  # noqa: BLE001 - reported, and the other points still run
+            log.error("point %s failed: %s: %s", point.name, type(err).__name__, err)
+            failed.append(point.name)
+            continue
+        print("\n" + write_chain_report(load_config(steps[-1]), results))
+    print(write_report([sweep.directory], sweep.directory / "report").markdown)
+    return failed
+
+
 USAGE = """usage: python -m wilss.chain [key=value | group=option ...]
 
 Train all steps of the task in order (step 0, then every incremental step), then print old / new / all mIoU
 after each step. Same overrides as `python -m wilss.train`, e.g.
   python -m wilss.chain experiment=demo
   python -m wilss.chain dataset.root=/data/voc task=15-1 overlap=true
+  python -m wilss.chain experiment=demo seed=0,1 method=wilson,ft        # a sweep: one chain per point
+Sweep values (a,b or range(n)) run one chain per point under sweep_dir=, then write its report.
 """
 
 
@@ -58,6 +83,12 @@ def cli(argv: list[str] | None = None) -> None:
     if args is None:
         return
     try:
+        if is_sweep(args):
+            failed = run_sweep(args)
+            if failed:
+                raise WilssError(f"{len(failed)} point(s) of the sweep failed: {', '.join(failed)}; see their "
+                                 "train.log. Run the same command again to resume them.")
+            return
         results = run_chain(args)
     finally:
         distributed.shutdown()

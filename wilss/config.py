@@ -21,6 +21,7 @@ from wilss.errors import WilssError
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # shipped inside the package (wheel and sdist)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LR_POLICIES = ("poly", "constant_then_poly", "warmup")
+BODY_INITS = ("he_fan_out", "torch_default")  # wilss.models.initialization
 
 
 def load_config(overrides: list[str], config_name: str = "train") -> DictConfig:
@@ -123,6 +124,7 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg.train.precision in PRECISIONS, f"train.precision={cfg.train.precision}: choose one of {PRECISIONS}.")
     _check(cfg.train.loss in ("bce", "ce"), f"train.loss={cfg.train.loss}: choose bce or ce.")
     _check(cfg.eval.mode in ("parity", "full"), f"eval.mode={cfg.eval.mode}: choose parity or full.")
+    _check(cfg.model.init in BODY_INITS, f"model.init={cfg.model.init}: choose one of {BODY_INITS}.")
     for phase in ("base", "incremental"):
         policy = cfg.optim[phase].policy
         _check(policy in LR_POLICIES, f"optim.{phase}.policy={policy}: choose one of {LR_POLICIES}.")

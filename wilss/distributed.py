@@ -85,11 +85,3 @@ def barrier() -> None:
     if dist.is_initialized() and dist.get_world_size() > 1:
         dist.barrier()
 
-
-def broadcast_object(obj):
-    """Rank 0's value of `obj` on every rank."""
-    if dist.is_initialized() and dist.get_world_size() > 1:
-        holder = [obj]
-        dist.broadcast_object_list(holder, src=0)
-        return holder[0]
-    return obj

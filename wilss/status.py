@@ -1,4 +1,5 @@
-"""Where a run stands: `python -m wilss.status RUN_DIR`, one line per step.
+"""Where a run stands: `python -m wilss.status RUN_DIR`, one line per step (for a sweep directory: one line per
+point and step, and how many points are done, running, pending and failed).
 
 Reads what the jobs leave in the run directory (manifest, checkpoint sidecars, results) and asks Slurm for
 the state of each step's job: the job state (with the pending reason), restarts, epoch and iteration, the
@@ -10,11 +11,13 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest
+from wilss.sweep import read_sweep_file, recorded_points
 
 
 def _pct(value) -> str:
@@ -81,12 +84,51 @@ def step_dirs(run: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[4:]))
 
 
+def step_state(step_dir: Path) -> str:
+    """done | running | pending | failed, for a sweep's summary."""
+    if (step_dir / "checkpoints" / "final.pt").is_file() and (step_dir / "results.json").is_file():
+        return "done"
+    manifest = read_manifest(step_dir)
+    if not manifest.get("job_id"):
+        return "pending"
+    if manifest.get("cluster") == "local" or not slurm.available():
+        return {"running": "running", "failed": "failed"}.get(manifest.get("state"), "pending")
+    state, _ = slurm.job_state(manifest["job_id"])
+    if state in slurm.ACTIVE_STATES:
+        return "running" if state in ("RUNNING", "COMPLETING") else "pending"
+    return "failed"
+
+
+def point_state(states: list[str]) -> str:
+    for state in ("failed", "running", "pending"):
+        if state in states:
+            return state
+    return "done"
+
+
+def sweep_status(sweep: Path) -> list[str]:
+    """One line per point and step, then how many points are done, running, pending and failed."""
+    lines, points = [], Counter()
+    for name, point in recorded_points(sweep).items():
+        directories = [sweep / "points" / name / f"step{step}" for step in range(point["length"])]
+        lines += [f"{name} | {step_line(directory)}" for directory in directories]
+        points[point_state([step_state(directory) for directory in directories])] += 1
+    counts = ", ".join(f"{points[state]} {state}" for state in ("done", "running", "pending", "failed"))
+    return [*lines, f"\n{sum(points.values())} points: {counts}"]
+
+
 @exit_on_user_error
 def cli(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] in ("-h", "--help"):
-        print("usage: python -m wilss.status RUN_DIR\n\nOne line per step: job state, manifest state, restarts, "
-              "progress, metrics, checkpoint.")
+        print("usage: python -m wilss.status RUN_DIR|SWEEP_DIR\n\nOne line per step: job state, manifest state, "
+              "restarts, progress, metrics, checkpoint. For a sweep: one line per point and step, and a summary.")
+        return
+    if read_sweep_file(Path(args[0])):
+        print("\n".join(sweep_status(Path(args[0]))))
+        report = Path(args[0]) / "report" / "report.md"
+        if report.is_file():
+            print(f"report: {report}")
         return
     for directory in step_dirs(Path(args[0])):
         print(step_line(directory))

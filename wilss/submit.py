@@ -4,6 +4,8 @@ On Slurm (`cluster=slurm`, or `auto` when sbatch is on PATH) every step that sti
 submitit job, step t `afterok` step t−1, and the command returns at once with the job ids. On this machine
 (`cluster=local`) the same jobs run one after the other and the command returns when the chain is done.
 Submitting again is safe: finished steps are skipped and queued ones reused (see `wilss.launch.submitter`).
+Sweep values (`seed=0,1,2 method=wilson,ft`) submit one chain per point, each step of the sweep as job arrays
+(see `wilss.launch.sweep`).
 Exit status: 0 = submitted or finished, 2 = bad input, 3 = a step failed (or, with launch.wait=true, the chain
 did not finish).
 """
@@ -20,6 +22,9 @@ from wilss.config import run_dir, step_dir
 from wilss.errors import exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.submitter import StepPlan, step_finished, submit_chain
+from wilss.launch.sweep import submit_sweep
+from wilss.report import write_report
+from wilss.sweep import is_sweep
 
 EXIT_CHAIN_FAILED = 3
 
@@ -44,15 +49,37 @@ USAGE = """usage: python -m wilss.submit [key=value | group=option ...]
 Queue every step of the task (step t waits for step t-1 with afterok), e.g.
   python -m wilss.submit task=10-10 dataset.root=/data/voc launch.nodes=2 launch.tasks_per_node=4
   python -m wilss.submit experiment=demo cluster=local
+  python -m wilss.submit experiment=demo seed=0,1,2 method=wilson,ft     # a sweep: one chain per point
 Resources: launch.{nodes,tasks_per_node,gpus_per_node,cpus_per_task,mem_gb,timeout_min,partition,account,qos,
-constraint,additional,setup}; cluster=slurm|local|auto. Follow a run with python -m wilss.status RUN_DIR.
+constraint,additional,setup,array_parallelism}; cluster=slurm|local|auto; sweep_dir=. Follow a run with python -m wilss.status RUN_DIR.
 """
+
+
+def submit_sweep_cli(args: list[str]) -> None:
+    """A sweep: one line per unit (shared step 0, then each point's steps), the arrays, the exit status."""
+    sweep, cluster, units, arrays = submit_sweep(args)
+    print(f"sweep directory: {sweep.directory} ({cluster}, {len(sweep.points)} points)")
+    for unit in units:
+        described = DESCRIBE[unit.plan.action].format(job_id=unit.plan.job_id, state=unit.plan.state)
+        print(f"  {unit.label}: {described}")
+    for array in arrays:
+        waits = f", {array.dependency}" if array.dependency else ""
+        print(f"  step {array.step}: job array {array.job_id} ({array.size} tasks{waits})")
+    if cluster == "local":
+        print(write_report([sweep.directory], sweep.directory / "report").markdown)
+    elif arrays or any(unit.plan.action == "active" for unit in units):
+        print(f"follow it: python -m wilss.status {sweep.directory}")
+    if any(unit.plan.action in ("failed", "blocked") for unit in units):
+        sys.exit(EXIT_CHAIN_FAILED)
 
 
 @exit_on_user_error
 def cli(argv: list[str] | None = None) -> None:
     args = read_overrides(argv, USAGE)
     if args is None:
+        return
+    if is_sweep(args):
+        submit_sweep_cli(args)
         return
     try:
         cfg, cluster, plans = submit_chain(args)

@@ -7,8 +7,6 @@ resumes from its `last.pt`.
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +19,12 @@ from torch.utils.data import DataLoader
 from wilss import distributed
 from wilss.checkpoint import code_version, load_checked, run_meta, save_checkpoint
 from wilss.cli import read_overrides
+from wilss.core import configure_determinism, log, setup_logging
 from wilss.config import (epochs_of, eval_batch_size, fully_supervised, load_config, optim_phase, step_dir, task_of,
                           to_yaml)
 from wilss.data.build import build_eval_datasets, build_training_stream
 from wilss.data.check import check_step_data
+from wilss.data.tasks import get_task
 from wilss.engine.evaluate import eval_loader, evaluate
 from wilss.engine.hooks import CheckpointHook, ProgressHook, StopHook, TensorBoard, ValidationHook
 from wilss.engine.interrupt import StopRequest
@@ -32,39 +32,12 @@ from wilss.engine.optim import build_optimizer, build_schedule
 from wilss.engine.precision import grad_scaler, resolve_precision
 from wilss.engine.trainer import Progress, Trainer
 from wilss.errors import WilssError, exit_on_user_error
-from wilss.data.tasks import get_task
 from wilss.methods.supervised import SupervisedStep
 from wilss.methods.wilson import WilsonStep
 from wilss.metrics import markdown_table, summarize, write_results
 from wilss.models import build_model, build_norm, prepack
 from wilss.models.fold import fold_norms
 from wilss.models.localizer import build_localizer
-
-log = logging.getLogger("wilss")
-
-
-def setup_logging(directory: Path, is_main: bool) -> None:
-    """Rank 0 logs progress to the console and appends to <step dir>/train.log; other ranks only warn."""
-    log.handlers.clear()
-    log.setLevel(logging.INFO if is_main else logging.WARNING)
-    log.propagate = False
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
-    if is_main:
-        directory.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(directory / "train.log", mode="a"))
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        log.addHandler(handler)
-
-
-def configure_determinism(enabled: bool) -> None:
-    """Bitwise-reproducible kernels (slower on GPU) or cuDNN's autotuned ones."""
-    if enabled:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
-    torch.use_deterministic_algorithms(enabled)
-    torch.backends.cudnn.benchmark = not enabled
-
 
 def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.nn.Module:
     """The model of this step on its device. ImageNet weights only matter for step 0: later steps start from
@@ -76,6 +49,7 @@ def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.
         pretrained=model_cfg.pretrained if fully_supervised(cfg) else None,
         pretrained_md5=model_cfg.pretrained_md5, pretrained_trusted=model_cfg.pretrained_trusted,
         pooling_size=cfg.dataset.crop_size // model_cfg.output_stride, trim_padding_taps=cfg.train.trim_padding_taps,
+        init=model_cfg.init,
     ).to(dist.device)
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
@@ -303,7 +277,8 @@ USAGE = """usage: python -m wilss.train [--cfg] [key=value | group=option ...]
 Train one step of an incremental segmentation task. Overrides are Hydra syntax, e.g.
   python -m wilss.train experiment=demo
   python -m wilss.train dataset=voc dataset.root=/data/voc task=15-5 step=0 overlap=true
-Groups: dataset (voc, coco-voc, synthetic), task, model, optim, train, eval, experiment.
+Groups: dataset (voc, coco-voc, synthetic), task, model, optim, train, eval, experiment,
+mode (default | reference: the original code's arithmetic, to compare with the paper's code).
 --cfg prints the composed configuration and exits. See README.md for the mapping from the original flags.
 """
 

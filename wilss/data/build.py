@@ -3,26 +3,25 @@ which subset, which transform."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from wilss.data import synthetic
+from wilss.core import log
 from wilss.data.dataset import ConcatenatedDataset, SegmentationDataset
 from wilss.data.index import load_presence
 from wilss.data.labels import image_label_matrix, label_lut, step_subset
 from wilss.data.replay import build_replay_dataset
 from wilss.data.sampler import MixedShardSampler, ShardSampler
 from wilss.data.sources import Split, coco_split, voc_split
-from wilss.data.tasks import VOC_TO_COCO, Task
+from wilss.data.tasks import Task, VOC_TO_COCO
 from wilss.data.transforms import eval_transform, train_transform
 from wilss.data.web import build_web_dataset
 from wilss.errors import WilssError
+from wilss.synthetic.voc import ensure_synthetic
 
-log = logging.getLogger("wilss")
 EPOCH_LENGTHS = ("step_images", "step_data", "released")
 
 IDENTITY = np.arange(256, dtype=np.uint8)
@@ -53,7 +52,7 @@ class Source:
 def _voc_root(cfg) -> Path:
     if cfg.name == "synthetic":
         gen = cfg.generate
-        return synthetic.ensure_synthetic(Path(cfg.root), n_train=gen.train, n_val=gen.val, size=gen.size,
+        return ensure_synthetic(Path(cfg.root), n_train=gen.train, n_val=gen.val, size=gen.size,
                                           seed=gen.seed)
     return Path(cfg.root)
 

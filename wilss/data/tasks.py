@@ -81,10 +81,6 @@ class Task:
         return tuple(c for s in self.steps[: self.step + 1] for c in s)
 
     @property
-    def full_order(self) -> tuple[int, ...]:
-        return tuple(c for s in self.steps for c in s)
-
-    @property
     def classes_per_step(self) -> list[int]:
         """Model classifier sizes up to the current step (background counted in step 0)."""
         return [len(s) for s in self.steps[: self.step + 1]]

@@ -4,26 +4,25 @@ multi-labelling).
 Inputs: `web_selection.txt` ('<class name> <image path>' per kept web image, written by `python -m wilss.web
 discriminator`), `captions.tsv` ('<image path>\\t<caption>', `python -m wilss.web captions`) and the web root the
 paths are relative to. Only the step's new classes are used. Each image's label vector holds its folder's class
-plus every other new class its caption names (`wilss.web.vocabulary.labels_of`); with `caption_labels=false` only
+plus every other new class its caption names (`wilss.data.vocabulary.labels_of`); with `caption_labels=false` only
 the folder's class, as the released `--web`. Web images have no pixel labels, and the dataset returns none: a
 weak step learns from image-level labels only.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 from torchvision.transforms import v2
 
+from wilss.core import log
+from wilss.data.caption_files import read_captions_tsv
 from wilss.data.dataset import ImageLabelDataset
-from wilss.data.tasks import VOC_CLASSES, VOC_TO_COCO, Task
+from wilss.data.tasks import Task, VOC_CLASSES, VOC_TO_COCO
+from wilss.data.vocabulary import labels_of
 from wilss.errors import WilssError
-from wilss.web.captions import read_captions_tsv
-from wilss.web.vocabulary import labels_of
 
-log = logging.getLogger("wilss")
 
 
 def _require_file(path: Path, option: str, producer: str) -> Path:

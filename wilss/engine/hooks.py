@@ -3,7 +3,6 @@ validation runs before the checkpoint, so the saved sidecar carries the latest m
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,13 +12,13 @@ from torch.utils.data import DataLoader
 
 from wilss import distributed
 from wilss.checkpoint import save_checkpoint
+from wilss.core import log
 from wilss.engine.evaluate import evaluate
 from wilss.engine.interrupt import StopRequest, TrainingInterrupted
 from wilss.engine.trainer import Hook, Trainer
 from wilss.metrics import summarize
 from wilss.visualize import panel_grid
 
-log = logging.getLogger("wilss")
 
 
 class TensorBoard:

@@ -24,3 +24,9 @@ def autocast(device: torch.device, precision: str):
 def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
     """Loss scaling only for fp16; a disabled scaler is a no-op with the same interface."""
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """Autocast's half-precision outputs in fp32 for losses and targets; fp32 and fp64 tensors as they are (a
+    float64 run stays float64 throughout, which the reference-mode test compares against)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x

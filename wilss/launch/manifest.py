@@ -7,7 +7,6 @@ States: submitted → running → finished | requeued | interrupted | failed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -33,10 +32,3 @@ def update_manifest(step_dir: Path, **fields) -> dict:
     atomic_write_bytes(Path(step_dir) / FILENAME, lambda handle: handle.write(payload))
     return manifest
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -36,9 +36,12 @@ def _scheduler_environment():
 
 def slurm_job_id() -> str | None:
     """The Slurm job this process runs as (to requeue it), None when it is not a Slurm job: a local-executor
-    run started inside an allocation must never requeue that allocation."""
+    run started inside an allocation must never requeue that allocation. A task of a job array is named
+    <array id>_<task>, as the submitter recorded it and as squeue, sacct and scontrol accept it."""
     if "SUBMITIT_LOCAL_JOB_ID" in os.environ:
         return None
+    if "SLURM_ARRAY_TASK_ID" in os.environ:
+        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
     return os.environ.get("SLURM_JOB_ID")
 
 

@@ -11,9 +11,9 @@ sbatch scripts), or `StepJob` pickled by submitit (`python -m wilss.submit`). Th
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
+from pathlib import Path
 
 import torch
 
@@ -21,14 +21,15 @@ from wilss import distributed
 from wilss.chain import read_step_results, write_chain_report
 from wilss.cli import read_overrides
 from wilss.config import load_config, step_dir, task_of
+from wilss.core import log, sha256_of
 from wilss.engine.interrupt import StopRequest, TrainingInterrupted
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch import slurm
-from wilss.launch.manifest import sha256_of, update_manifest
+from wilss.launch.manifest import update_manifest
 from wilss.launch.rendezvous import export_torch_env, is_main_process, slurm_job_id
+from wilss.report import report_if_sweep_finished
 from wilss.train import main as train_step
 
-log = logging.getLogger("wilss")
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: the step stopped early with its checkpoint saved; run it again to resume
 TIMEOUT_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)  # sbatch --signal: USR1 in our scripts, USR2 from submitit
@@ -114,6 +115,8 @@ def run_step(overrides: list[str]) -> dict:
         update_manifest(directory, state="finished", final_sha256=sha256_of(final), reason=None)
         if cfg.step == task_of(cfg).num_steps - 1:
             print(write_chain_report(cfg, [read_step_results(cfg, s) for s in range(cfg.step)] + [results]))
+            if cfg.sweep_dir:
+                report_if_sweep_finished(Path(cfg.sweep_dir))  # the last point to finish writes the report
     return results
 
 

@@ -68,13 +68,15 @@ def plan_chain(cfg: DictConfig, cluster: str) -> list[StepPlan]:
     return plans
 
 
-def build_executor(cfg: DictConfig, cluster: str, after: str | None) -> submitit.AutoExecutor:
-    """An executor for one step's job; `after` is the job id it must wait for (afterok)."""
+def build_executor(cfg: DictConfig, cluster: str, dependency: str | None,
+                   folder: Path | None = None) -> submitit.AutoExecutor:
+    """An executor for one step's jobs; `dependency` is sbatch's (e.g. afterok:<job id>); logs go to `folder`
+    (default: the run directory's jobs/)."""
     launch = cfg.launch
-    executor = submitit.AutoExecutor(folder=run_dir(cfg) / "jobs" / "%j", cluster=cluster)
+    executor = submitit.AutoExecutor(folder=folder or run_dir(cfg) / "jobs" / "%j", cluster=cluster)
     extra = {"requeue": True, **OmegaConf.to_container(launch.additional, resolve=True)}
-    if after:
-        extra |= {"dependency": f"afterok:{after}", "kill_on_invalid_dep": "yes"}
+    if dependency:
+        extra |= {"dependency": dependency, "kill_on_invalid_dep": "yes"}
     parameters = {
         "name": f"wilss-{cfg.dataset.name}-{cfg.task.name}-{cfg.name}",
         "nodes": launch.nodes, "tasks_per_node": launch.tasks_per_node, "cpus_per_task": launch.cpus_per_task,
@@ -104,7 +106,8 @@ def check_resources(cfg: DictConfig, cluster: str) -> None:
 
 def submit_step(cfg: DictConfig, cluster: str, overrides: list[str], plan: StepPlan,
                 after: str | None) -> submitit.Job:
-    job = build_executor(cfg, cluster, after).submit(StepJob([*overrides, f"step={plan.step}"]))
+    dependency = f"afterok:{after}" if after else None
+    job = build_executor(cfg, cluster, dependency).submit(StepJob([*overrides, f"step={plan.step}"]))
     update_manifest(step_dir(cfg, plan.step), step=plan.step, state="submitted", job_id=str(job.job_id),
                     cluster=cluster, job_folder=str(job.paths.folder))
     plan.action, plan.job_id = "submitted", str(job.job_id)

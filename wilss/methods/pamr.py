@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from wilss.engine.precision import at_least_fp32
+
 OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
 
 
@@ -43,11 +45,12 @@ def pamr(image: torch.Tensor, mask: torch.Tensor, iterations: int = 10,
          dilations: tuple[int, ...] = (1, 2, 4, 8, 12)) -> torch.Tensor:
     """Refine `mask` (B, C, H, W) with the affinities of `image` (B, 3, H, W) of the same size.
 
-    Runs in float32 whatever the autocast state: softmax over tiny colour differences is precision-sensitive.
+    Runs in at least float32 whatever the autocast state: softmax over tiny colour differences is
+    precision-sensitive.
     """
     with torch.autocast(device_type=image.device.type, enabled=False):
-        weights = affinity(image.float(), dilations)
-        mask = mask.float()
+        weights = affinity(at_least_fp32(image), dilations)
+        mask = at_least_fp32(mask)
         for _ in range(iterations):
             mask = (neighbours(mask, dilations, with_centre=False) * weights).sum(dim=2)
     return mask

@@ -12,6 +12,7 @@ from torch import nn
 
 from wilss.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from wilss.engine.optim import segmentation_param_groups
+from wilss.engine.precision import at_least_fp32
 from wilss.methods import wilson_losses as L
 from wilss.methods.pamr import pamr
 
@@ -36,7 +37,7 @@ class WilsonStep:
         with torch.inference_mode() if self.inference_mode else torch.no_grad():
             logits, features = self.old_model(images, interpolate=False)
         # Clones leave inference mode so the targets can be saved for backward.
-        return logits.float().clone(), features["body"].float().clone()
+        return at_least_fp32(logits).clone(), at_least_fp32(features["body"]).clone()
 
     def _pseudo_label_pass(self, features: torch.Tensor) -> torch.Tensor:
         """Eval-mode localizer (running statistics), no autograd: the source of the pseudo-labels."""
@@ -44,10 +45,10 @@ class WilsonStep:
         with torch.no_grad() if self.inference_mode else contextlib.nullcontext():
             z_eval = self.localizer(features).detach()
         self.localizer.train()
-        return z_eval.float()
+        return at_least_fp32(z_eval)
 
     def _pamr_image(self, images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        rgb = images.float() * self.std.to(images.device) + self.mean.to(images.device)
+        rgb = at_least_fp32(images) * self.std.to(images.device) + self.mean.to(images.device)
         return F.interpolate(rgb, size=size, mode="bilinear", align_corners=True)
 
     def losses(self, batch: dict[str, torch.Tensor], epoch: int) -> dict[str, torch.Tensor]:
@@ -55,13 +56,13 @@ class WilsonStep:
         p, features = self.network(images, interpolate=False)
         body = features["body"]
         z_eval = self._pseudo_label_pass(body)
-        z = self.localizer_network(body).float()
+        z = at_least_fp32(self.localizer_network(body))
         losses = {"cls": L.classification_loss(z, y, num_old)}
         old_logits = None
         if self.old_model is not None:
             old_logits, old_body = self._old_outputs(images)
             losses["loc"] = L.localization_prior_loss(z, old_logits)
-            losses["enc"] = L.encoder_distillation_loss(body.float(), old_body, cfg.loss_de)
+            losses["enc"] = L.encoder_distillation_loss(at_least_fp32(body), old_body, cfg.loss_de)
         if epoch < cfg.pseudo_ep:
             # Localizer-only phase; 0·p keeps every parameter in the graph, as DDP's reducer expects.
             losses["seg"] = 0.0 * p.sum()
@@ -74,7 +75,7 @@ class WilsonStep:
             targets = cfg.alpha * L.binarize(m) + (1.0 - cfg.alpha) * m
         else:
             targets = L.segmentation_targets(m, old_logits, cfg.alpha)
-        losses["seg"] = L.segmentation_loss(p.float(), targets, y, num_old)
+        losses["seg"] = L.segmentation_loss(at_least_fp32(p), targets, y, num_old)
         losses["sss"] = L.balanced_localizer_loss(z, L.localizer_targets(m_soft), y)
         return losses
 

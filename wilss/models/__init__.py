@@ -6,6 +6,7 @@ import warnings
 
 from wilss.errors import WilssError
 from wilss.models.deeplab import DeeplabV3
+from wilss.models.initialization import init_body
 from wilss.models.norm import ABN, build_norm
 from wilss.models.pretrained import KNOWN_IMAGENET_WEIGHTS, load_imagenet_weights
 from wilss.models.resnet import RESNET_SPECS, STAGE_DILATIONS, ResNet
@@ -31,11 +32,13 @@ def build_model(
     pretrained_md5: str | None = None,
     pretrained_trusted: bool = False,
     trim_padding_taps: bool = False,
+    init: str = "he_fan_out",
 ) -> IncrementalSegmentationModel:
     """Build the model of `model.*` (wilss/configs/model/*.yaml); with `pretrained`, the body gets ImageNet weights first.
 
     `pooling_size`: eval-mode pooling window of the head in feature pixels (crop_size // output_stride); None = global.
     `trim_padding_taps`: the head's atrous convs skip the taps that only see padding (`wilss.models.atrous`).
+    `init`: how the body's convs start before any ImageNet weights (`wilss.models.initialization`).
     With `norm="inplace_abn"` and `sync_bn`, call this after `init_process_group` (see `build_norm`).
     """
     norm_act = build_norm(norm, sync_bn)
@@ -52,6 +55,7 @@ def build_model(
         body = ResNet(backbone, norm_act, output_stride)
     else:
         raise WilssError(f"model.backbone={backbone!r} is not a known backbone; valid: {', '.join(BACKBONES)}.")
+    init_body(body, init)
     if pretrained is not None:
         load_imagenet_weights(body, pretrained, pretrained_md5, trusted=pretrained_trusted)
     head = DeeplabV3(body.out_channels, norm_act, output_stride, pooling_size=pooling_size,

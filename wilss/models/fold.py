@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from wilss.models.norm import ABN, is_norm_act
+from wilss.models.norm import ABN, abn_scale, is_norm_act
 
 
 def _activation(norm: nn.Module) -> nn.Module:
@@ -39,7 +39,7 @@ def conv_pairs(model: nn.Module, follower: Callable[[nn.Module], bool]) -> list[
 
 @torch.no_grad()
 def _fold_pair(conv: nn.Conv2d, norm: nn.Module) -> None:
-    gain = (norm.weight.abs() + norm.eps) * torch.rsqrt(norm.running_var + norm.eps)
+    gain = abn_scale(norm.weight, norm.eps) * torch.rsqrt(norm.running_var + norm.eps)
     bias = norm.bias - norm.running_mean * gain
     if conv.bias is not None:
         bias = bias + conv.bias * gain

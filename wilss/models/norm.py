@@ -1,7 +1,8 @@
 """Batch norm + activation with InPlace-ABN semantics, native or via the compiled `inplace_abn` package.
 
 InPlace-ABN scales by |γ| + ε instead of γ (reference §2.1); the ImageNet weights and WILSON checkpoints were
-trained with that parametrisation, so the native layer reproduces it rather than converting weights. Both
+trained with that parametrisation, so the native layer reproduces it, gradient included, rather than converting
+weights. Both
 implementations have identical state-dict keys (weight, bias, running_mean, running_var, num_batches_tracked), so a
 checkpoint written by one loads into the other.
 """
@@ -25,6 +26,13 @@ NormAct = Callable[..., nn.Module]
 
 ACTIVATIONS = ("leaky_relu", "identity")
 NORM_KINDS = ("native", "inplace_abn")
+
+
+def abn_scale(weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """|γ| + ε with InPlace-ABN's gradient: the upstream value times −1 where γ < 0 and +1 elsewhere, also at
+    γ = ±0. (`abs()` has gradient 0 at 0, so a γ that reached exactly 0 would never move again.)"""
+    sign = 1 - 2 * (weight.detach() < 0).to(weight.dtype)
+    return weight * sign + eps
 
 
 class ABN(nn.Module):
@@ -62,7 +70,7 @@ class ABN(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.weight.abs() + self.eps
+        scale = abn_scale(self.weight, self.eps)
         if self.training:
             self.num_batches_tracked.add_(1)
         world_size = _sync_world_size() if self.sync and self.training else 1

@@ -70,7 +70,8 @@ class ResidualBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """ResNet body; `forward(x)` returns the mod5 features (`out_channels` channels at `output_stride`)."""
+    """ResNet body; `forward(x)` returns the mod5 features (`out_channels` channels at `output_stride`). Its convs
+    keep `nn.Conv2d`'s own initialisation; `build_model` applies `model.init`."""
 
     def __init__(self, name: str, norm_act: NormAct, output_stride: int = 16) -> None:
         super().__init__()
@@ -96,13 +97,6 @@ class ResNet(nn.Module):
                 in_channels = channels[-1]
             self.add_module(f"mod{stage + 2}", nn.Sequential(OrderedDict(blocks)))
         self.out_channels = in_channels
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # Only matters without ImageNet weights (e.g. resnet18/50 small runs): He init for leaky-ReLU convs.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, a=0.01, mode="fan_out", nonlinearity="leaky_relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.mod1(x)

@@ -3,8 +3,6 @@ WILSON, so its checkpoints (after stripping the DDP `module.` prefix) load by na
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,16 +34,3 @@ class IncrementalSegmentationModel(nn.Module):
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits, {"body": body, "pre_logits": pre_logits}
 
-    @torch.no_grad()
-    def init_new_classifier_balanced(self, step: int) -> None:
-        """MiB's balanced init of step `step`'s classifier: every new class copies the background weights, and its bias
-        (and the background's) becomes b_bg − log(N_new + 1), so the background probability is shared evenly among
-        background and the new classes at the start of the step."""
-        if not 1 <= step < len(self.cls):
-            raise ValueError(f"step must be in 1..{len(self.cls) - 1}, got {step}")
-        background = self.cls[0]
-        new = self.cls[step]
-        bias = background.bias[0] - math.log(self.classes_per_step[step] + 1)
-        new.weight.copy_(background.weight[0:1].expand_as(new.weight))
-        new.bias.fill_(bias.item())
-        background.bias[0] = bias

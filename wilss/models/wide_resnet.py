@@ -65,7 +65,8 @@ class IdentityResidualBlock(nn.Module):
 
 
 class WiderResNetA2(nn.Module):
-    """WiderResNet-38-A2 body at output stride 8; `forward(x)` returns `bn_out` features with `out_channels` = 4096."""
+    """WiderResNet-38-A2 body at output stride 8; `forward(x)` returns `bn_out` features with `out_channels` = 4096.
+    Its convs keep `nn.Conv2d`'s own initialisation; `build_model` applies `model.init`."""
 
     output_stride = 8
 
@@ -85,9 +86,6 @@ class WiderResNetA2(nn.Module):
             self.add_module(f"mod{i + 2}", nn.Sequential(OrderedDict(blocks)))
         self.bn_out = norm_act(in_channels)
         self.out_channels = in_channels
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):  # only matters without ImageNet weights
-                nn.init.kaiming_normal_(m.weight, a=0.01, mode="fan_out", nonlinearity="leaky_relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.mod2(self.pool2(self.mod1(x)))

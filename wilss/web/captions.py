@@ -17,9 +17,8 @@ import argparse
 from pathlib import Path
 from typing import Protocol
 
-from wilss.atomic import atomic_write_bytes
+from wilss.data.caption_files import read_captions, read_nouns, write_captions
 from wilss.errors import WilssError, exit_on_user_error
-from wilss.web.caption_files import read_captions, read_nouns
 from wilss.web.manifest import file_records, write_manifest
 
 OUTPUT = "captions.tsv"
@@ -40,7 +39,7 @@ def web_images(web_root: Path) -> list[Path]:
     web_root = Path(web_root)
     if not web_root.is_dir():
         raise WilssError(f"web root '{web_root}' does not exist (option --web-root). Point it at the web data "
-                         "folder, or make synthetic web data with `python -m wilss.data.synthetic_web`.")
+                         "folder, or make synthetic web data with `python -m wilss.synthetic.web`.")
     images = sorted(path for kind in IMAGE_FOLDERS for path in (web_root / kind).glob("*/*")
                     if path.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
@@ -119,30 +118,6 @@ class ModelCaptioner:
     def inputs(self) -> dict:
         weights = sorted(p for p in self.model_dir.rglob("*") if p.is_file())
         return {"model_files": file_records(weights, self.model_dir)}
-
-
-def write_captions(path: Path, web_root: Path, images: list[Path], captions: list[str]) -> None:
-    """captions.tsv: "<image path relative to the web root>\\t<caption>" per line; tabs and newlines flattened."""
-    lines = [f"{image.relative_to(web_root).as_posix()}\t{' '.join(caption.split())}\n"
-             for image, caption in zip(images, captions)]
-    payload = "".join(lines).encode()
-    atomic_write_bytes(path, lambda handle: handle.write(payload))
-
-
-def read_captions_tsv(path: Path) -> dict[str, str]:
-    """{image path relative to the web root: caption} of a captions.tsv."""
-    path = Path(path)
-    if not path.is_file():
-        raise WilssError(f"captions file '{path}' is missing (option --captions); make it with "
-                         "`python -m wilss.web captions --web-root R --out O` (it writes O/captions.tsv).")
-    rows = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        image, tab, caption = line.partition("\t")
-        if not tab:
-            raise WilssError(f"{path}:{number}: expected '<image path>\\t<caption>'; regenerate the file with "
-                             "`python -m wilss.web captions`.")
-        rows[image] = caption
-    return rows
 
 
 def _parser() -> argparse.ArgumentParser:

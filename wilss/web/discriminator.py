@@ -32,11 +32,10 @@ from torch.utils.data import DataLoader
 from torchvision.models import efficientnet_b0
 
 from wilss.atomic import atomic_write_bytes
+from wilss.core import configure_determinism, sha256_of
 from wilss.data.sources import voc_split
 from wilss.data.tasks import VOC_CLASSES, get_task
 from wilss.errors import WilssError, exit_on_user_error
-from wilss.launch.manifest import sha256_of
-from wilss.train import configure_determinism
 from wilss.web.captions import IMAGE_SUFFIXES
 from wilss.web.fourier import SpectrumDataset
 from wilss.web.manifest import file_records, write_manifest

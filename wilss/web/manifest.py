@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from wilss.atomic import atomic_write_bytes
-from wilss.launch.manifest import sha256_of
+from wilss.core import sha256_of
 
 FILENAME = "manifest.json"
 

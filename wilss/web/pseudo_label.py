@@ -28,12 +28,12 @@ from PIL import Image
 
 from wilss.atomic import atomic_write_folder
 from wilss.checkpoint import check_meta, load_checkpoint, task_meta
+from wilss.core import sha256_of
 from wilss.data.validate import open_image
 from wilss.data.replay import LIST_FILE
 from wilss.data.tasks import Task, get_task
 from wilss.data.transforms import eval_transform
 from wilss.errors import WilssError, exit_on_user_error
-from wilss.launch.manifest import sha256_of
 from wilss.models import IncrementalSegmentationModel, build_model
 from wilss.web.manifest import file_records, read_manifest, write_manifest
 

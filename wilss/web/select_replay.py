@@ -29,13 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from wilss.atomic import atomic_write_bytes
+from wilss.data.caption_files import read_captions_tsv, read_nouns
 from wilss.data.tasks import get_task
+from wilss.data.vocabulary import CLASS_INDEX, CLASS_NAMES, DISPLAY_NAMES, RELEASED_WORDS, labels_of, read_class_file
 from wilss.errors import WilssError, exit_on_user_error
-from wilss.web.caption_files import read_nouns
-from wilss.web.captions import read_captions_tsv
 from wilss.web.manifest import file_records, write_manifest
 from wilss.web.nouns import singular_nouns
-from wilss.web.vocabulary import CLASS_INDEX, CLASS_NAMES, DISPLAY_NAMES, RELEASED_WORDS, labels_of, read_class_file
 from wilss.web.wordnet import WordNet, load_wordnet, wordnet_root
 
 OUTPUT = "replay_selection.txt"
@@ -197,7 +196,7 @@ def _noun_dir(args: argparse.Namespace) -> Path | None:
 def _check(args: argparse.Namespace) -> None:
     if not args.web_root.is_dir():
         raise WilssError(f"web root '{args.web_root}' does not exist (option --web-root); point it at the web data "
-                         "folder, or make synthetic web data with `python -m wilss.data.synthetic_web`.")
+                         "folder, or make synthetic web data with `python -m wilss.synthetic.web`.")
     if args.per_source < 1:
         raise WilssError(f"--per-source must be at least 1, got {args.per_source}.")
     if args.threshold is not None and not math.isfinite(args.threshold):

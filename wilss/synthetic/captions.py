@@ -1,7 +1,7 @@
 """Captions for the synthetic web images, in the style of an image captioner, with their part-of-speech tags.
 
 A caption names the drawn objects with varied wording: synonyms and plurals of the class names
-(`wilss.web.vocabulary`), counts, adjectives, an opening such as "a blurry photo of", a relation to a second
+(`wilss.data.vocabulary`), counts, adjectives, an opening such as "a blurry photo of", a relation to a second
 object and a scene ("a blurry photo of two dogs next to a wooden table in a living room"). Captions of images
 without a VOC object name other things ("a red ball on the grass", "a sunset over the ocean").
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wilss.web.vocabulary import CLASS_NAMES, SYNONYMS, plural
+from wilss.data.vocabulary import CLASS_NAMES, SYNONYMS, plural
 
 Tagged = tuple[tuple[str, str], ...]     # (word, Penn tag) pairs
 

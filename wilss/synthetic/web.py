@@ -1,7 +1,7 @@
 """A synthetic stand-in for the Web-WILSS web data, drawn for a dataset in the VOC layout.
 
 Two kinds of web images, in a shifted "web" look (colourful busy backgrounds, larger objects, blur, colour
-casts, strong JPEG compression; the class families are those of `wilss.data.synthetic`):
+casts, strong JPEG compression; the class families are those of `wilss.synthetic.voc`):
 
 - `classes/<class name>/`: what a search for the class name returns: images showing the class, sometimes with
   another class; their captions usually name them (the captioner sometimes misses).
@@ -13,7 +13,7 @@ Captions come as the released files (`captions/raw/<folder>.txt`, `captions/noun
 reference §12.2 item 1), and `truth.json` holds what each image really shows, for evaluation only.
 
 Byte-identical output for the same parameters; `ensure_synthetic_web` regenerates only when they change.
-Command line: `python -m wilss.data.synthetic_web --dataset DIR --out DIR [--per-class N] [--per-source N]
+Command line: `python -m wilss.synthetic.web --dataset DIR --out DIR [--per-class N] [--per-source N]
 [--sources N] [--size S] [--seed K] [--force]`.
 """
 
@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wilss.data import synthetic
+from wilss.data.caption_files import caption_line, noun_line
 from wilss.data.index import scan
 from wilss.data.sources import voc_split
-from wilss.data.synthetic import NUM_CLASSES, Domain, _compose, _rng, build_atomically, recorded_params
-from wilss.data.synthetic_captions import nouns_of, objects_caption, other_things_caption, text_of
+from wilss.data.vocabulary import CLASS_NAMES, class_file_line
 from wilss.errors import WilssError, exit_on_user_error
-from wilss.web.caption_files import caption_line, noun_line
-from wilss.web.vocabulary import CLASS_NAMES, class_file_line
+from wilss.synthetic.captions import nouns_of, objects_caption, other_things_caption, text_of
+from wilss.synthetic.voc import PARAMS_FILE as DATASET_PARAMS_FILE
+from wilss.synthetic.voc import NUM_CLASSES, Domain, _compose, _rng, build_atomically, recorded_params
 
 FORMAT_VERSION = 1
 PARAMS_FILE = "synthetic_web.json"
@@ -105,7 +105,7 @@ def caption_search_image(rng: np.random.Generator, source_classes: list[int]) ->
 def _dataset_fingerprint(dataset_root: Path) -> str:
     """sha256 of the dataset's train list and generation parameters: what the web data is derived from."""
     digest = hashlib.sha256()
-    for name in ("splits/train_aug.txt", synthetic.PARAMS_FILE):
+    for name in ("splits/train_aug.txt", DATASET_PARAMS_FILE):
         path = dataset_root / name
         digest.update(path.read_bytes() if path.is_file() else b"-")
     return digest.hexdigest()
@@ -207,14 +207,14 @@ def ensure_synthetic_web(out: Path, dataset_root: Path, per_class: int = 20, per
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m wilss.data.synthetic_web",
+        prog="python -m wilss.synthetic.web",
         description="Draw synthetic web data for a VOC-layout dataset: class-search images, caption-search "
                     "(replay) images with matching images and distractors, the released caption files, "
                     "pascal_classes.txt and truth.json. The same parameters always give byte-identical files.",
     )
     parser.add_argument("--dataset", type=Path, required=True, metavar="DIR",
                         help="VOC-layout dataset whose training images are the replay sources "
-                             "(e.g. one made by python -m wilss.data.synthetic)")
+                             "(e.g. one made by python -m wilss.synthetic.voc)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="web root to write (replaced "
                                                                                "atomically)")
     parser.add_argument("--per-class", type=int, default=20, metavar="N",

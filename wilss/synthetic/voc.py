@@ -12,7 +12,7 @@ What belongs to the look of the data rather than to the classes (background, obj
 quality, file names) lives in `Domain`, so that a shifted domain can be added as another `Domain` without
 touching the class families.
 
-Command line: `python -m wilss.data.synthetic --out DIR [--train N] [--val N] [--size S] [--seed K] [--force]`.
+Command line: `python -m wilss.synthetic.voc --out DIR [--train N] [--val N] [--size S] [--seed K] [--force]`.
 """
 
 from __future__ import annotations
@@ -518,7 +518,7 @@ def ensure_synthetic(root: Path, n_train: int = 1200, n_val: int = 300, size: in
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m wilss.data.synthetic",
+        prog="python -m wilss.synthetic.voc",
         description="Draw the synthetic stand-in for Pascal VOC (20 classes as shape x texture x colour "
                     "families) in the VOC layout. The same parameters always give byte-identical files.",
     )
