@@ -14,7 +14,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "wilss"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("wilss", "wilss.errors", "wilss.atomic", "wilss.core", "wilss.cli", "wilss.layout")),
+    ("core", ("wilss", "wilss.errors", "wilss.atomic", "wilss.core", "wilss.cli", "wilss.layout",
+              "wilss.progress")),
     ("data", ("wilss.data", "wilss.synthetic")),
     ("models", ("wilss.models",)),
     ("training", ("wilss.engine", "wilss.methods", "wilss.metrics", "wilss.checkpoint", "wilss.distributed",
@@ -22,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("web data preparation", ("wilss.web",)),
     ("run", ("wilss.config", "wilss.train", "wilss.chain", "wilss.sweep", "wilss.report")),
     ("launch", ("wilss.launch", "wilss.submit", "wilss.status")),
-    ("tools", ("wilss.__main__", "wilss.bench", "wilss.doctor")),
+    ("tools", ("wilss.__main__", "wilss.bench", "wilss.doctor", "wilss.data.cli")),
 ]
 
 

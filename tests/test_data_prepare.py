@@ -109,8 +109,8 @@ def test_missing_archives_and_an_existing_output_are_named_with_the_fix(tmp_path
 
 
 def test_a_killed_prepare_leaves_no_dataset_and_a_rerun_resumes(tmp_path, archives):
-    """The extracted folders are accepted as well as the archives. SBD's last annotation is a FIFO, so the
-    prepare blocks on it, deterministically, after converting every other mask; it is killed there."""
+    """The extracted folders are accepted as well as the archives. One SBD annotation is a FIFO: the worker
+    that reads it blocks, the other converts every other mask, and the prepare is killed there."""
     subprocess.run(["tar", "-xf", archives / "VOCtrainval_11-May-2012.tar", "-C", archives], check=True)
     subprocess.run(["tar", "-xzf", archives / "benchmark.tgz", "-C", archives], check=True)
     blocked = archives / "benchmark_RELEASE" / "dataset" / "cls" / "2008_000010.mat"
@@ -118,7 +118,7 @@ def test_a_killed_prepare_leaves_no_dataset_and_a_rerun_resumes(tmp_path, archiv
     os.mkfifo(blocked)
     out = tmp_path / "voc"
     command = [sys.executable, "-m", "wilss", "data", "prepare", "voc", "--archives", str(archives), "--out", str(out),
-               "--workers", "1"]
+               "--workers", "2"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     work = tmp_path / ".voc.prepare"
     deadline = time.monotonic() + 120

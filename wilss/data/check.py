@@ -33,16 +33,16 @@ def task_splits(cfg: DictConfig) -> list[Split]:
     return list(splits.values())
 
 
+def verdicts(cfg: DictConfig) -> list[tuple[Split, list[str]]]:
+    """Every split of the task with its problems (none: usable), decoding only what has no cached verdict."""
+    return [(split, checked_presence(split, Path(cfg.dataset.cache_dir))[1]) for split in task_splits(cfg)]
+
+
 def check_dataset(cfg: DictConfig) -> list[str]:
     """One line per split checked; raises with every problem of every split."""
-    report, failures = [], []
-    for split in task_splits(cfg):
-        _, problems = checked_presence(split, Path(cfg.dataset.cache_dir))
-        if problems:
-            failures.append(problems_message(split, problems, limit=None))
-        else:
-            report.append(f"ok: {len(split)} samples of '{split.list_file}'")
+    results = verdicts(cfg)
+    failures = [problems_message(split, problems, limit=None) for split, problems in results if problems]
     if failures:
         raise WilssError("\n".join(failures) + "\nFix or replace those files, or remove their lines from the "
                          "split list, then run `wilss data check` again.")
-    return report
+    return [f"ok: {len(split)} samples of '{split.list_file}'" for split, _ in results]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wilss.atomic import atomic_write_bytes
 from wilss.data.sources import Split
 from wilss.data.validate import open_pair
 from wilss.errors import WilssError
@@ -84,15 +85,6 @@ def scan(split: Split, workers: int | None = None) -> np.ndarray:
     return presence
 
 
-def _write_atomically(path: Path, write) -> None:
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def checked_presence(split: Split, cache_dir: Path) -> tuple[np.ndarray | None, list[str]]:
     """The cached verdict on `split`: its presence matrix, or its problems; the files are decoded on first use.
 
@@ -111,9 +103,9 @@ def checked_presence(split: Split, cache_dir: Path) -> tuple[np.ndarray | None, 
             return None, json.loads(bad.read_text())
         presence, problems = scan_split(split)
         if problems:
-            _write_atomically(bad, lambda handle: handle.write(json.dumps(problems).encode()))
+            atomic_write_bytes(bad, lambda handle: handle.write(json.dumps(problems).encode()))
         else:
-            _write_atomically(ok, lambda handle: np.save(handle, presence))
+            atomic_write_bytes(ok, lambda handle: np.save(handle, presence))
     return presence, problems
 
 

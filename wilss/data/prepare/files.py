@@ -8,20 +8,13 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from wilss.atomic import publish_folder
+from wilss.atomic import atomic_write_bytes, publish_folder
 from wilss.errors import WilssError
 
 
 def write_file(dest: Path, write: Callable) -> None:
-    """`write(handle)` into a temporary sibling, renamed to `dest` when complete."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """`write(handle)` into `dest`, whole or not at all (made durable by `publish`)."""
+    atomic_write_bytes(dest, write, durable=False)
 
 
 def link_or_copy(source: Path, dest: Path) -> None:
