@@ -11,16 +11,24 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from wilss.data.build import step_splits
-from wilss.data.index import checked_presence, load_presence, problems_message
+from wilss.data.index import checked_presence, problems_message
 from wilss.data.sources import Split
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError
 
 
+def step_problems(cfg: DictConfig, task) -> list[str]:
+    """One paragraph per split of the step with problems (its first few), from the cached verdict."""
+    cache = Path(cfg.dataset.cache_dir)
+    verdicts = [(split, checked_presence(split, cache)[1]) for split in step_splits(cfg.dataset, task)]
+    return [problems_message(split, problems) for split, problems in verdicts if problems]
+
+
 def check_step_data(cfg: DictConfig, task) -> None:
     """Refuse a step whose data has a problem, before anything is trained or written."""
-    for split in step_splits(cfg.dataset, task):
-        load_presence(split, Path(cfg.dataset.cache_dir))
+    problems = step_problems(cfg, task)
+    if problems:
+        raise WilssError("\n".join(problems))
 
 
 def task_splits(cfg: DictConfig) -> list[Split]:

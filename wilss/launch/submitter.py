@@ -15,8 +15,6 @@ import submitit
 from omegaconf import DictConfig, OmegaConf
 
 from wilss.config import load_config, run_dir, step_dir, task_of
-from wilss.data.check import check_step_data
-from wilss.data.tasks import get_task
 from wilss.errors import WilssError
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest, update_manifest
@@ -122,10 +120,11 @@ def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan]]
     cfg = load_config(overrides)
     cluster = resolve_cluster(cfg)
     check_resources(cfg, cluster)
+    if cfg.launch.preflight:
+        from wilss import preflight  # imported here: its checks read step_finished from this module
+
+        preflight.require(cfg)
     plans = plan_chain(cfg, cluster)
-    for plan in plans:  # bad data fails here, in seconds, not in a job after the queue
-        if plan.action == "submit":
-            check_step_data(cfg, get_task(cfg.dataset.name, cfg.task.name, plan.step))
     previous = None
     for plan in plans:
         if plan.action == "active":
