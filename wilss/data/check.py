@@ -17,16 +17,15 @@ from wilss.data.tasks import get_task
 from wilss.errors import WilssError
 
 
-def step_problems(cfg: DictConfig, task) -> list[str]:
-    """One paragraph per split of the step with problems (its first few), from the cached verdict."""
+def step_verdicts(cfg: DictConfig, task) -> list[tuple[Split, list[str]]]:
+    """Every split the step reads with its problems (none: usable), decoding only what has no cached verdict."""
     cache = Path(cfg.dataset.cache_dir)
-    verdicts = [(split, checked_presence(split, cache)[1]) for split in step_splits(cfg.dataset, task)]
-    return [problems_message(split, problems) for split, problems in verdicts if problems]
+    return [(split, checked_presence(split, cache)[1]) for split in step_splits(cfg.dataset, task)]
 
 
 def check_step_data(cfg: DictConfig, task) -> None:
     """Refuse a step whose data has a problem, before anything is trained or written."""
-    problems = step_problems(cfg, task)
+    problems = [problems_message(split, found) for split, found in step_verdicts(cfg, task) if found]
     if problems:
         raise WilssError("\n".join(problems))
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from wilss.data.build import subset_size
-from wilss.data.check import step_problems
+from wilss.data.check import step_verdicts
+from wilss.data.index import MAX_REPORTED_PROBLEMS
 from wilss.data.sources import Split, coco_split, voc_split
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError
@@ -58,13 +59,17 @@ def layout_problems(cfg: DictConfig) -> list[str]:
 
 def decode_problems(cfg: DictConfig) -> list[str]:
     """Every image and mask the pending steps read decodes and fits (the verdict of `wilss data check`, cached:
-    only a dataset never checked is decoded, once)."""
+    only a dataset never checked is decoded, once). The first few problems of each split, one line each."""
     if cfg.dataset.name == "synthetic" and not Path(cfg.dataset.root).is_dir():
         return []  # drawn on first use; the run checks it then
-    problems: list[str] = []
-    for step in pending_steps(cfg):
-        found = step_problems(cfg, get_task(cfg.dataset.name, cfg.task.name, step))
-        problems += [problem for problem in found if problem not in problems]   # steps share splits
+    verdicts = {split.list_file: (split, found) for step in pending_steps(cfg)
+                for split, found in step_verdicts(cfg, get_task(cfg.dataset.name, cfg.task.name, step))}
+    problems = []
+    for split, found in verdicts.values():
+        problems += found[:MAX_REPORTED_PROBLEMS]
+        if len(found) > MAX_REPORTED_PROBLEMS:
+            problems.append(f"{split.list_file}: {len(found) - MAX_REPORTED_PROBLEMS} more unusable samples; "
+                            "`wilss data check` lists them all")
     return problems
 
 
