@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from wilss.atomic import atomic_write_bytes
+from wilss.core import log
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.sweep import read_sweep_file, recorded_points
@@ -410,7 +411,12 @@ def report_if_sweep_finished(sweep_dir: Path) -> Path | None:
     last_steps = [sweep_dir / "points" / name / f"step{point['length'] - 1}" for name, point in points.items()]
     if not all((d / "results.json").is_file() and (d / "checkpoints" / "final.pt").is_file() for d in last_steps):
         return None
-    write_report([sweep_dir], sweep_dir / "report")
+    try:
+        write_report([sweep_dir], sweep_dir / "report")
+    except Exception as err:  # noqa: BLE001 - the step itself finished: a report problem must not fail its job
+        log.warning("the sweep's report could not be written (%s: %s); run: wilss report %s",
+                    type(err).__name__, err, sweep_dir)
+        return None
     return sweep_dir / "report"
 
 

@@ -173,6 +173,8 @@ def prepare(sweep: Sweep) -> None:
             raise WilssError(f"point '{point.name}' of '{sweep.directory}' was submitted with other overrides "
                              f"({' '.join(_computing(before))}); choose another sweep_dir= for these, or submit "
                              "the same overrides again.")
+        if before is not None:  # the same point keeps its step 0, even if a newer wilss hashes its config anew
+            sweep.step0_keys[point.name] = recorded[point.name]["step0"]
         link_step0(sweep, point)
     points = {**recorded, **{p.name: {"overrides": list(p.overrides), "values": list(p.values), "length": p.length,
                                       "step0": sweep.step0_keys[p.name]} for p in sweep.points}}
