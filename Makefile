@@ -1,15 +1,28 @@
-# Quickstart targets. Each one installs what it needs into ./.venv first (torch 2.14.1 and friends).
-#   make demo   - generate the synthetic dataset and train the demo (CPU), print the results table
-#   make test   - run the test suite (builds the InPlace-ABN extension when nvcc is available)
+# Quickstart targets. Each one installs what it needs into ./.venv first, at the versions of constraints.txt.
+#   make demo   - install the kit alone, generate the synthetic dataset and train the demo (CPU), print the table
+#   make test   - add the test extras, build the InPlace-ABN extension when nvcc is available, run the test suite
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# pip prints one line per package (no progress bar: the output may be a log file, not a terminal).
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check --progress-bar off -c constraints.txt
 
 .PHONY: setup wordnet inplace-abn demo test clean
 
-$(VENV)/.installed: pyproject.toml
+# What the demo needs: the kit and its runtime dependencies (torch and its CUDA libraries are most of the size).
+$(VENV)/.demo: pyproject.toml constraints.txt
+	@echo "[make] installing wilss and its dependencies into $(VENV): about 6 GB, 2-5 minutes the first time"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -qq --disable-pip-version-check -e '.[test]'
+	$(PIP_INSTALL) -e . | { grep -v '^Requirement already satisfied' || true; }
+	@$(PY) -c 'import wilss.train' && echo "[make] $(VENV) ready: $$(du -sh $(VENV) | cut -f1)"
+	touch $@
+
+# The test suite also needs the test extras (linters, the Web-WILSS models).
+$(VENV)/.installed: $(VENV)/.demo
+	@echo "[make] adding the test extras to $(VENV)"
+	$(PIP_INSTALL) -e '.[test]' | { grep -v '^Requirement already satisfied' || true; }
 	touch $@
 
 # WordNet 3.0 database (Debian wordnet-base) for select-replay --mode parity; apt-get only as root.
@@ -37,8 +50,8 @@ $(VENV)/.inplace_abn: $(VENV)/.installed scripts/build_inplace_abn.sh
 
 inplace-abn: $(VENV)/.inplace_abn
 
-demo: setup
-	$(PY) -m wilss.chain experiment=demo
+demo: $(VENV)/.demo
+	$(VENV)/bin/wilss chain experiment=demo
 
 test: setup inplace-abn
 	$(PY) -m pytest

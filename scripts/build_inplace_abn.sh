@@ -4,6 +4,7 @@
 # `model.norm=native` needs none of this and loads the same checkpoints.
 #
 # Usage: PYTHON=/path/to/venv/bin/python scripts/build_inplace_abn.sh [--out-dir DIR]   (wheel dir, default dist/)
+# The environment needs torch and wilss's dependencies (pip install wilss first): the check at the end is wilss doctor.
 #
 # Environment (all optional):
 #   PYTHON                 interpreter of the target environment (default: `python` on PATH)
@@ -97,8 +98,15 @@ echo "build_inplace_abn: inplace-abn $IABN_VERSION for torch $TORCH_VERSION, $BU
 # --no-cache-dir: never reuse a wheel cached from a build against another torch.
 mkdir -p "$OUT_DIR"
 rm -f "$OUT_DIR"/inplace_abn-"$IABN_VERSION"-*.whl
+# The compile prints nothing for minutes: a line a minute tells a log reader (a Slurm job, a CI run) it is alive.
+heartbeat() { while sleep 60; do echo "build_inplace_abn: still compiling, $((SECONDS - start_seconds)) s so far"; done; }
+heartbeat &
+HEARTBEAT=$!
+trap 'kill "$HEARTBEAT" 2>/dev/null || true' EXIT
+echo "build_inplace_abn: compiling (several minutes per GPU architecture)"
 "$PYTHON" -m pip wheel --no-build-isolation --no-deps --no-cache-dir --no-binary inplace-abn \
     --wheel-dir "$OUT_DIR" "inplace-abn==$IABN_VERSION"
+kill "$HEARTBEAT" 2>/dev/null || true
 WHEEL="$(find "$OUT_DIR" -maxdepth 1 -name "inplace_abn-$IABN_VERSION-*.whl" | head -n 1)"
 [[ -n "$WHEEL" ]] || die "pip did not produce a wheel in $OUT_DIR"
 

@@ -2,8 +2,9 @@
 
     python scripts/check_containers.py [REPO_ROOT]
 
-Versions: the Dockerfile's ARG defaults, the def file's and compose file's image, pyproject.toml's torch and
-torchvision pins, against docker/versions.env. Def file: spython must parse it, and since spython accepts
+Versions: the Dockerfile's ARG defaults, the def file's and compose file's image, and the torch and torchvision
+pins of constraints.txt (the lock file of every other install) against docker/versions.env; pyproject.toml's
+ranges must admit those pins. Def file: spython must parse it, and since spython accepts
 anything (no `From:`, unknown sections), the header and the sections the kit relies on are checked here.
 Prints each problem (file, what, both values) and exits 1 if there is any.
 """
@@ -13,6 +14,9 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 DOCKERFILE_ARGS = ("UBUNTU_VERSION", "CUDA_VERSION", "CUDNN_FLAVOUR", "PYTHON_VERSION", "TORCH_VERSION",
                    "TORCHVISION_VERSION", "TORCH_INDEX_URL", "TORCH_CUDA_ARCH_LIST")
@@ -64,8 +68,27 @@ def def_file_problems(path: Path, image: str | None) -> list[str]:
     return problems
 
 
-def pyproject_pins(path: Path) -> dict[str, str]:
-    return dict(re.findall(r'"(torch|torchvision)==([^"]+)"', path.read_text()))
+def constraint_pins(path: Path) -> dict[str, str]:
+    return {name.lower(): version for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", path.read_text(), flags=re.M)}
+
+
+def pyproject_ranges(path: Path) -> dict[str, SpecifierSet]:
+    """torch's and torchvision's version ranges in [project] dependencies."""
+    requirements = [Requirement(text) for text in re.findall(r'^\s*"(torch(?:vision)?[<>=!~ ][^"]*)"', path.read_text(), flags=re.M)]
+    return {req.name: req.specifier for req in requirements if req.name in ("torch", "torchvision")}
+
+
+def pin_problems(root: Path, pinned: dict[str, str]) -> list[str]:
+    pins = constraint_pins(root / "constraints.txt")
+    ranges = pyproject_ranges(root / "pyproject.toml")
+    problems = []
+    for package, key in (("torch", "TORCH_VERSION"), ("torchvision", "TORCHVISION_VERSION")):
+        if pins.get(package) != pinned.get(key):
+            problems.append(f"constraints.txt: {package}=={pins.get(package)}, versions.env has {key}={pinned.get(key)}")
+        if package not in ranges or pinned.get(key, "") not in ranges[package]:
+            problems.append(f"pyproject.toml: {package} range '{ranges.get(package, 'missing')}' does not admit "
+                            f"versions.env's {key}={pinned.get(key)}")
+    return problems
 
 
 def disagreements(root: Path) -> list[str]:
@@ -81,10 +104,7 @@ def disagreements(root: Path) -> list[str]:
     for image in re.findall(r"^\s*image:\s*(\S+)", (root / "docker" / "compose.yaml").read_text(), flags=re.M):
         if image != pinned.get("WILSS_IMAGE"):
             problems.append(f"docker/compose.yaml: image {image}, versions.env has WILSS_IMAGE={pinned.get('WILSS_IMAGE')}")
-    pins = pyproject_pins(root / "pyproject.toml")
-    for package, key in (("torch", "TORCH_VERSION"), ("torchvision", "TORCHVISION_VERSION")):
-        if pins.get(package) != pinned.get(key):
-            problems.append(f"pyproject.toml: {package}=={pins.get(package)}, versions.env has {key}={pinned.get(key)}")
+    problems += pin_problems(root, pinned)
     return problems
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the real docker/Dockerfile without a registry and run the demo chain inside the image (run as root).
 #
-#   sudo scripts/container_smoke.sh [--engine podman|docker] [--keep]   (--keep: leave the built images)
+#   sudo scripts/container_smoke.sh [--engine podman|docker] [--keep]
+#   (--keep: leave the built image, the stand-in bases and the run folder; without it nothing stays behind)
 #
 # nvidia/cuda images cannot be pulled here, so two stand-in bases are made locally and passed as the build
 # arguments BASE_DEVEL / BASE_RUNTIME: a debootstrap Debian rootfs (runtime: plus the CUDA runtime libraries;
@@ -92,8 +93,12 @@ dangling_images() { "$ENGINE" images -q --no-trunc --filter dangling=true | sort
 remove_build_leftovers() {
   [ "$KEEP" = 1 ] && return
   comm -13 <(echo "$DANGLING_BEFORE") <(dangling_images) | xargs -r "$ENGINE" rmi -f >/dev/null 2>&1 || true
-  if have_image "$IMAGE"; then "$ENGINE" rmi -f "$IMAGE" >/dev/null 2>&1 || true; fi
-  say "removed this run's images; $(free_gb "$WORK") GB free"
+  local image
+  for image in "$IMAGE" "$STANDIN_DEVEL" "$STANDIN_RUNTIME"; do
+    if have_image "$image"; then "$ENGINE" rmi -f "$image" >/dev/null 2>&1 || true; fi
+  done
+  rm -rf "$WORK/runs"
+  say "removed this run's images, the stand-in bases and the run folder; $(free_gb "$WORK") GB free"
 }
 
 build_standins() {
@@ -131,25 +136,34 @@ build_image() {
   "$ENGINE" build --network=host "${mounts[@]}" -f "$REPO/docker/Dockerfile" -t "$IMAGE" \
     --build-arg BASE_DEVEL="$STANDIN_DEVEL" --build-arg BASE_RUNTIME="$STANDIN_RUNTIME" \
     --build-arg PYTHON_VERSION=3.11 --build-arg TORCH_INDEX_URL=file:///opt/pypi-more/simple \
-    --build-arg TORCH_CUDA_ARCH_LIST=9.0 --build-arg MAX_JOBS=2 "$REPO"
+    --build-arg TORCH_CUDA_ARCH_LIST=9.0 --build-arg MAX_JOBS=2 \
+    --build-arg VCS_REF="$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)" \
+    --build-arg BUILD_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$REPO"
 }
 
+label() { "$ENGINE" image inspect "$IMAGE" --format "{{index .Config.Labels \"$1\"}}"; }
+
 run_demo() {
-  local runs="$WORK/runs"
-  rm -rf "$runs" && mkdir -p "$runs" && chown 1000:1000 "$runs"
+  # The run folder belongs to a uid the image does not know, as a user's folder on a cluster would (docker run --user).
+  local runs="$WORK/runs" uid=4321
+  rm -rf "$runs" && mkdir -p "$runs" && chown "$uid:$uid" "$runs"
   say "image: $("$ENGINE" image inspect "$IMAGE" --format '{{.Size}}' | awk '{printf "%.1f GB", $1 / 1e9}')," \
-    "labels torch=$("$ENGINE" image inspect "$IMAGE" --format '{{index .Config.Labels "io.wilss.torch"}}')"
+    "labels torch=$(label io.wilss.torch) revision=$(label org.opencontainers.image.revision)" \
+    "created=$(label org.opencontainers.image.created)"
+  [ "$(label org.opencontainers.image.revision)" != unknown ] || { echo "container_smoke: no revision label" >&2; exit 1; }
   say "default command:"
   "$ENGINE" run --rm "$IMAGE" | head -3
   say "InPlace-ABN check inside the image:"
   "$ENGINE" run --rm "$IMAGE" python -m wilss.doctor --inplace-abn
   say "compiler in the runtime stage: $("$ENGINE" run --rm "$IMAGE" sh -c 'command -v g++ nvcc || echo none')"
-  say "demo chain (synthetic data, shortened) with /checkpoints mounted:"
-  "$ENGINE" run --rm -v "$runs:/checkpoints" "$IMAGE" python -m wilss.chain experiment=demo \
+  say "demo chain (synthetic data, shortened) as uid $uid with /checkpoints mounted:"
+  "$ENGINE" run --rm --user "$uid:$uid" -v "$runs:/checkpoints" "$IMAGE" wilss chain experiment=demo \
     dataset.generate.train=240 dataset.generate.val=60 train.epochs_base=3 train.epochs_incremental=2 \
     train.num_workers=0
   test -f "$runs"/synthetic-15-5/demo/results.md
-  say "results on the host: $runs/synthetic-15-5/demo/results.md"
+  [ "$(stat -c %u "$runs"/synthetic-15-5/demo/results.md)" = "$uid" ]
+  say "results on the host, owned by uid $uid:"
+  cat "$runs"/synthetic-15-5/demo/results.md
 }
 
 mkdir -p "$WORK"

@@ -13,6 +13,7 @@
 # Knobs: WILSS_SLURM_NODES (2), WILSS_SLURM_CPUS (CPUs declared per node, default nproc),
 #        WILSS_SLURM_REQUEUE_DELAY (seconds a requeued job waits before it may start again, default 10;
 #        Slurm's default is 120 s through AuthInfo cred_expire).
+# It also adds a QOS and a node feature, both named wilss-test, for the tests of sbatch options.
 set -euo pipefail
 
 NODES="${WILSS_SLURM_NODES:-2}"
@@ -23,6 +24,7 @@ DBD_CONF=/etc/slurm/slurmdbd.conf
 DB_PASSWORD=wilss-local-slurm
 HOSTS_TAG="# wilss local slurm"
 PORT0=17100
+TEST_TAG=wilss-test  # the QOS and node feature the tests ask for
 
 say() { echo "[local_slurm] $*"; }
 fail() { echo "[local_slurm] error: $*" >&2; exit 1; }
@@ -188,6 +190,15 @@ start_slurm() {
   until_true 60 nodes_ready || { timeout 10 sinfo -N; fail "the nodes did not become ready"; }
 }
 
+# A QOS and a node feature that the tests request (sbatch --qos / --constraint must reach later steps of a
+# chain). Added at run time, through the accounting database and scontrol, so that slurm.conf, and with it
+# every running job, stays as it is.
+test_qos_and_feature() {
+  timeout 30 sacctmgr -n -P show qos format=name | grep -qx "$TEST_TAG" || timeout 30 sacctmgr -i add qos "$TEST_TAG" >/dev/null
+  timeout 30 sacctmgr -i modify user root set qos+="$TEST_TAG" >/dev/null || true  # "nothing modified" when set
+  timeout 10 scontrol update NodeName="n[1-$NODES]" AvailableFeatures="$TEST_TAG" ActiveFeatures="$TEST_TAG"
+}
+
 resolve_node_names() {
   local line
   line="127.0.0.1 $(seq -f 'n%g' -s ' ' 1 "$NODES") $HOSTS_TAG"
@@ -203,6 +214,7 @@ up() {
   start_munge
   start_accounting
   start_slurm
+  test_qos_and_feature
   say "ready in $((SECONDS - start)) s: $NODES nodes, partition debug"
   timeout 10 sinfo -N -o '%N %T %c %m'
 }

@@ -64,8 +64,7 @@ def test_unknown_task_and_dataset(tmp_path):
     assert_user_error(train_cli(tmp_path, "dataset=cityscapes"), "dataset/cityscapes")
 
 
-def test_unknown_mode_and_initialisation(tmp_path):
-    assert_user_error(train_cli(tmp_path, "mode=fast"), "mode/fast", "reference")
+def test_unknown_initialisation(tmp_path):
     assert_user_error(train_cli(tmp_path, "model.init=he"), "model.init=he", "torch_default")
 
 

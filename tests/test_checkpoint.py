@@ -9,6 +9,7 @@ import time
 import pytest
 import torch
 
+from wilss.atomic import remove_leftover_temporaries
 from wilss.checkpoint import check_meta, load_checkpoint, save_checkpoint, task_meta
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError
@@ -38,6 +39,34 @@ def test_process_killed_during_save_leaves_a_valid_checkpoint(tmp_path, delay):
     version = checkpoint["meta"]["version"]
     assert version >= 1
     assert torch.equal(checkpoint["x"], torch.full((3_000_000,), float(version)))
+    # The killed save's temporary file (up to a whole checkpoint) is what the next start removes.
+    leftovers = list(tmp_path.glob(".last.pt.tmp*"))
+    assert remove_leftover_temporaries(tmp_path) == leftovers
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.json", "last.pt"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB file system of its own (tmpfs), unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True,
+                             text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_or_read_only_disk_is_named_with_the_path_and_the_space_needed(small_disk):
+    path = small_disk / "checkpoints" / "last.pt"
+    with pytest.raises(WilssError, match=r"last.pt': no space left on its disk .* MiB free, the checkpoint "
+                                         r"needs about 3.8 MiB"):
+        save_checkpoint(path, {"x": torch.zeros(1_000_000)}, {})
+    assert list(path.parent.iterdir()) == []  # the partial temporary file is gone, its space free again
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(WilssError, match="its file system is read-only"):
+        save_checkpoint(path, {"x": torch.zeros(10)}, {})
 
 
 def test_checkpoint_round_trip_is_weights_only_with_sidecar(tmp_path):

@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from check_containers import def_file_problems, disagreements  # noqa: E402
 
 PINNED_FILES = ("docker/versions.env", "docker/Dockerfile", "docker/compose.yaml", "singularity/wilss.def",
-                "pyproject.toml")
+                "constraints.txt", "pyproject.toml")
 
 
 def copy_pinned_files(tmp_path: Path) -> Path:
@@ -43,7 +43,8 @@ def test_every_container_file_agrees_with_versions_env():
     ("docker/Dockerfile", 'ARG TORCH_CUDA_ARCH_LIST="7.5;', 'ARG TORCH_CUDA_ARCH_LIST="7.0;'),
     ("singularity/wilss.def", "From: wilss:0.1.0-cu13.0.1", "From: wilss:0.1.0-cu12.8.1"),
     ("docker/compose.yaml", "image: wilss:0.1.0-cu13.0.1", "image: wilss:latest"),
-    ("pyproject.toml", '"torchvision==0.29.1"', '"torchvision==0.30.0"'),
+    ("constraints.txt", "torchvision==0.29.1", "torchvision==0.30.0"),
+    ("pyproject.toml", "\"torch>=2.14,<3\"", "\"torch>=2.15,<3\""),
 ])
 def test_changing_one_pinned_file_alone_is_reported_with_its_name(tmp_path, name, old, new):
     root = copy_pinned_files(tmp_path)
@@ -107,7 +108,7 @@ def test_doctor_reports_the_inplace_abn_cuda_release_equal_to_torchs():
 
 
 def test_doctor_names_a_cuda_mismatch(tmp_path):
-    from wilss.doctor import extension_cuda_release
+    from wilss.preflight.environment import extension_cuda_release
 
     library = tmp_path / "_backend.so"
     library.write_bytes(b"\x00ELF...Cuda compilation tools, release 12.8, V12.8.93\x00")

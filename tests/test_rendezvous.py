@@ -91,3 +91,16 @@ def test_a_local_run_started_inside_a_slurm_allocation_is_not_that_slurm_job(cle
     export_torch_env()
     assert exported()["WORLD_SIZE"] == "2" and exported()["MASTER_ADDR"] == "127.0.0.1"
     assert slurm_job_id() is None  # so a timeout never requeues the user's allocation
+
+
+def test_submitit_local_executor_still_sets_the_variables_read_here(tmp_path):
+    """The names of submitit's local-executor variables are its implementation, not an API: a real local job
+    reports what rendezvous reads, so a submitit release that renames them fails here, not in a user's run."""
+    import submitit
+
+    from wilss.launch.rendezvous import SchedulerTask, _scheduler_task
+
+    executor = submitit.AutoExecutor(folder=tmp_path, cluster="local")
+    executor.update_parameters(timeout_min=5, tasks_per_node=1, nodes=1)
+    job = executor.submit(_scheduler_task)
+    assert job.result() == ("local", SchedulerTask(str(job.job_id), 1, 1, 0, 0))

@@ -215,7 +215,9 @@ def test_submit_returns_at_once_then_step1_waits_afterok_and_a_second_submit_doe
 @pytest.mark.slurm
 def test_a_failing_step0_cancels_step1_and_the_commands_say_so(slurm_cluster, tmp_path):
     run = tmp_path / "run"
-    overrides = ["dataset=voc", f"dataset.root={tmp_path / 'missing'}", *CPU_JOB, f"run_dir={run}"]
+    # launch.preflight=false: submit's preflight would refuse the missing root; this test needs a job that fails.
+    overrides = ["dataset=voc", f"dataset.root={tmp_path / 'missing'}", *CPU_JOB, f"run_dir={run}",
+                 "launch.preflight=false"]
     first = submit(*overrides)
     assert first.returncode == 0, first.stderr
     step0, step1 = job_ids_of(first.stdout)
@@ -231,7 +233,8 @@ def test_a_failing_step0_cancels_step1_and_the_commands_say_so(slurm_cluster, tm
 @pytest.mark.slurm
 def test_resubmit_failed_runs_the_failed_chain_again_once_the_input_is_fixed(slurm_cluster, shared_data, tmp_path):
     run = tmp_path / "run"
-    broken = submit("dataset=voc", f"dataset.root={tmp_path / 'missing'}", *CPU_JOB, f"run_dir={run}")
+    broken = submit("dataset=voc", f"dataset.root={tmp_path / 'missing'}", *CPU_JOB, f"run_dir={run}",
+                    "launch.preflight=false")  # a job that fails, not a submit that refuses
     failed = job_ids_of(broken.stdout)
     assert wait_for_jobs(failed) == {failed[0]: "FAILED", failed[1]: "CANCELLED"}
     fixed = submit(*TINY, *shared_data, "train.batch_size=8", "train.epochs_base=1", "train.epochs_incremental=1",
@@ -339,3 +342,46 @@ def test_a_failing_point_of_a_sweep_stops_only_its_own_steps(slurm_cluster, shar
     assert "2 points: 1 done, 0 running, 0 pending, 1 failed" in status, status
     again = sweep_submit(sweep_dir, *shared_data, "train.epochs_base=1", "train.batch_size=8,1000")
     assert again.returncode == 3 and "not resubmitted" in again.stdout and not submitted_jobs(again.stdout)
+
+
+@pytest.mark.slurm
+def test_sbatch_chain_passes_its_command_line_options_to_step1_and_refuses_a_second_job_for_a_step(
+        slurm_cluster, shared_data, tmp_path):
+    run = tmp_path / "run"
+    # experiment=demo chooses the dataset (synthetic) over the script's dataset=voc; data-loading workers as users
+    # run it.
+    overrides = ["experiment=demo", "dataset.generate.train=120", "dataset.generate.val=12", "dataset.generate.size=64",
+                 "dataset.crop_size=64", "dataset.crop_size_val=64", "train.device=cpu", "train.num_workers=2",
+                 "eval.batch_size=4", "train.batch_size=8", "train.epochs_base=3", "train.epochs_incremental=1",
+                 *shared_data, f"run_dir={run}"]
+    options = ["--nodes=1", "--ntasks-per-node=1", "--gpus-per-node=0", "--cpus-per-task=1", "--mem=2G", "--time=15",
+               "--signal=USR1@45", "--qos=wilss-test", "--constraint=wilss-test"]
+    # As in the environment of a job that was requeued: step 0 inherits it (sbatch exports everything), step 1
+    # must not, or step 0's restarts would count against step 1's cap.
+    env = dict(os.environ, PYTHON=sys.executable, OUTPUT_ROOT=str(tmp_path / "out"), SLURM_RESTART_COUNT="3")
+
+    def sbatch(*extra: str) -> str:
+        command = ["sbatch", "--parsable", *options, *extra, str(REPO / "slurm" / "voc_15-5.sbatch"), *overrides]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env,
+                              check=True).stdout.strip()
+
+    held = sbatch("--hold")  # the same chain submitted twice; this one waits until the other runs
+    status = run_cli(["wilss.status", str(run)], cwd=REPO)
+    assert status.returncode == 0 and "no step has started yet" in status.stdout, status.stdout + status.stderr
+    assert f"job {held} wilss-voc-15-5 PENDING (JobHeldUser)" in status.stdout, status.stdout
+    step0 = sbatch()
+    wait_for_log(run / "step0" / "train.log", r"epoch 1/3 iter")
+    subprocess.run(["scontrol", "release", held], check=True)
+    wait_for_log(run / "step1" / "manifest.json", "job_id")
+    step1 = manifest(run, 1)["job_id"]
+    assert wait_for_jobs([step0, held, step1]) == {step0: "COMPLETED", held: "FAILED", step1: "COMPLETED"}
+    refused = (tmp_path / f"slurm-wilss-voc-15-5-{held}.out").read_text()
+    assert f"already belongs to job {step0}" in refused
+    assert "step 0 of synthetic-15-5" in (run / "step0" / "train.log").read_text()
+    shown = subprocess.run(["scontrol", "show", "job", step1], capture_output=True, text=True).stdout
+    assert "QOS=wilss-test" in shown and "Features=wilss-test" in shown, shown
+    submit_line = subprocess.run(["sacct", "-n", "-X", "-P", "-j", step1, "-o", "SubmitLine"], capture_output=True,
+                                 text=True).stdout
+    assert "--signal=USR1@45" in submit_line and "--hold" not in submit_line, submit_line
+    assert manifest(run, 0)["job_ids"] == [step0] and manifest(run, 1)["job_ids"] == [step1]
+    assert manifest(run, 0)["restarts"] == 3 and manifest(run, 1)["restarts"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,10 +15,8 @@ from conftest import REPO
 # does (or not) and exits: the timeout signal keeps arriving through interpreter shutdown.
 PROGRAM = """
 import os, subprocess, sys, time
-from wilss.engine.interrupt import StopRequest
 from wilss.launch import step
-stop = StopRequest()
-step.install_stop_signals(stop)
+stop = step.install_stop_signals()
 subprocess.Popen(["sh", "-c", f"while kill -{sys.argv[1]} {os.getpid()} 2>/dev/null; do :; done"])
 time.sleep(0.5)
 assert stop.requested
@@ -36,3 +35,26 @@ def test_a_timeout_signal_during_shutdown_does_not_kill_a_finished_step(signal_n
     # process (what turned a finished Slurm job into FAILED); with it, the process exits cleanly.
     assert run_program(signal_name, "unguarded") == -getattr(signal, f"SIG{signal_name}")
     assert run_program(signal_name, "finished") == 0
+
+
+def test_a_terminate_for_every_process_of_the_step_stops_training_with_workers_instead_of_killing_it(tmp_path):
+    # Slurm signals every process of a step, data-loading workers included (here: the process group). The
+    # workers ignore it; the main process saves and exits with the 'interrupted' status.
+    from wilss.synthetic.voc import ensure_synthetic
+
+    ensure_synthetic(tmp_path / "data", n_train=40, n_val=4, size=32, seed=0)
+    overrides = ["dataset=synthetic", f"dataset.root={tmp_path / 'data'}", "dataset.generate.train=40",
+                 "dataset.generate.val=4", "dataset.generate.size=32", "dataset.crop_size=32",
+                 "dataset.crop_size_val=32", f"dataset.cache_dir={tmp_path / 'cache'}", "model=resnet18",
+                 "train.device=cpu", "train.num_workers=2", "train.batch_size=2", "train.log_interval=1",
+                 "train.epochs_base=50", f"run_dir={tmp_path / 'run'}", "step=0"]
+    step = subprocess.Popen([sys.executable, "-m", "wilss.launch.step", *overrides], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    for line in step.stdout:
+        if "iter 2/" in line:
+            break
+    os.killpg(step.pid, signal.SIGTERM)
+    output = step.communicate(timeout=120)[0]
+    assert step.returncode == 75, output[-3000:]
+    assert "stop requested (terminated): saved the checkpoint" in output and "killed by signal" not in output
+    assert (tmp_path / "run" / "step0" / "checkpoints" / "last.pt").is_file()

@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "submit": ("wilss.submit", "cli", "queue the chain on Slurm (cluster=slurm) or run it here (cluster=local)"),
     "status": ("wilss.status", "cli", "one line per step (of each point of a sweep): job, restarts, progress, metrics"),
     "report": ("wilss.report", "main", "the papers' tables and figures from run or sweep directories"),
-    "doctor": ("wilss.doctor", "main", "check the environment (torch, CUDA, InPlace-ABN) before a run"),
+    "doctor": ("wilss.doctor", "main", "check a run before it starts: environment, data, weights, disk, Slurm"),
     "web": ("wilss.web.__main__", "main", "Web-WILSS data preparation (captions, select-replay, ...)"),
     "bench": ("wilss.bench", "main", "time the fast path against the eager fp32 path, side by side"),
     "synthetic": ("wilss.synthetic.voc", "main", "draw the synthetic dataset in the VOC layout"),

@@ -31,6 +31,15 @@ def atomic_write_bytes(path: Path, write) -> None:
     fsync_dir(path.parent)
 
 
+def remove_leftover_temporaries(directory: Path) -> list[Path]:
+    """Delete the temporary files that `atomic_write_bytes` calls killed mid-write (SIGKILL, node failure) left
+    in `directory` (each may be as large as a checkpoint); return them. Only while nothing writes there."""
+    leftovers = sorted(Path(directory).glob(".*.tmp[0-9]*"))
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return leftovers
+
+
 def leftover_folders(root: Path) -> list[Path]:
     """Work folders an interrupted `atomic_write_folder` of `root` left behind."""
     return sorted(root.parent.glob(f".{root.name}.part-*"))

@@ -10,7 +10,9 @@ self-describing. Two files per step: `last.pt` (full resume state, rewritten dur
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -38,11 +40,46 @@ def task_meta(task: Task) -> dict:
 
 
 def save_checkpoint(path: Path, state: dict, meta: dict) -> None:
-    """Write `state` (+ `meta` inside it) atomically, then the JSON sidecar `<path>.json`."""
+    """Write `state` (+ `meta` inside it) atomically, then the JSON sidecar `<path>.json`. A full or
+    read-only disk is a `WilssError` that says so (torch's own error for it is an 'unexpected pos')."""
     payload = dict(state, meta=meta)
-    atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
     sidecar = json.dumps(meta, indent=2, default=str).encode()
-    atomic_write_bytes(path.with_suffix(".json"), lambda handle: handle.write(sidecar))
+    try:
+        atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
+        atomic_write_bytes(path.with_suffix(".json"), lambda handle: handle.write(sidecar))
+    except (OSError, RuntimeError) as err:
+        problem = storage_problem(path, tensor_bytes(payload), err)
+        if problem is None:
+            raise
+        raise WilssError(problem) from err
+
+
+def tensor_bytes(value) -> int:
+    """The bytes of every tensor in a nested state: about the size of its checkpoint."""
+    if isinstance(value, torch.Tensor):
+        return value.nbytes
+    if isinstance(value, dict):
+        return sum(tensor_bytes(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(item) for item in value)
+    return 0
+
+
+def storage_problem(path: Path, needed: int, err: Exception) -> str | None:
+    """What went wrong writing `path`, in words, when the file system is to blame; None otherwise."""
+    code = err.errno if isinstance(err, OSError) else None
+    if code == errno.EROFS:
+        return (f"cannot write checkpoint '{path}': its file system is read-only. Point output_root (or run_dir) "
+                "at a writable disk; the step resumes from its last checkpoint.")
+    if code == errno.EACCES:
+        return f"cannot write checkpoint '{path}': permission denied on '{path.parent}'. Fix its permissions."
+    free = shutil.disk_usage(path.parent).free
+    if code in (errno.ENOSPC, errno.EDQUOT) or free < needed:
+        return (f"cannot write checkpoint '{path}': no space left on its disk (quota or file system full: "
+                f"{free / 2**20:.1f} MiB free, the checkpoint needs about {needed / 2**20:.1f} MiB). Free space "
+                "there or point output_root (or run_dir) at another disk; the step resumes from its last "
+                "checkpoint.")
+    return None
 
 
 def load_checkpoint(path: Path, option: str = "step_ckpt") -> dict:

@@ -1,12 +1,14 @@
 """Compose, check and resolve the configuration of one step.
 
-The Hydra compose API builds the config from the packaged `wilss/configs/` and command-line overrides; `validate` checks the
+The Hydra compose API builds the config from the packaged `wilss/configs/`, a lab's own config folders (searched
+after the packaged ones: WILSS_CONFIG_PATH, or `hydra.searchpath=[...]`) and command-line overrides; `validate` checks the
 cross-field rules once, before anything runs (so a typo fails in seconds, not after the queue); the resolved
 config is then saved in the step directory and is the single source of truth for that step.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -21,6 +23,24 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # shipped inside the p
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LR_POLICIES = ("poly", "constant_then_poly", "warmup")
 BODY_INITS = ("he_fan_out", "torch_default")  # wilss.models.initialization
+SEARCH_PATH_ENV = "WILSS_CONFIG_PATH"  # os.pathsep-separated folders of site configs (cluster presets, dataset roots)
+
+
+def site_config_dirs() -> list[Path]:
+    """The folders named in WILSS_CONFIG_PATH, each checked so a typo fails here and not as "no option"."""
+    dirs = [Path(entry).expanduser().resolve() for entry in os.environ.get(SEARCH_PATH_ENV, "").split(os.pathsep) if entry]
+    for folder in dirs:
+        if not folder.is_dir():
+            raise WilssError(f"{SEARCH_PATH_ENV} names '{folder}', which is not a folder: fix or unset {SEARCH_PATH_ENV}.")
+    return dirs
+
+
+def search_path_overrides(overrides: list[str]) -> list[str]:
+    """Hydra's own `hydra.searchpath` override for the site folders; an explicit one on the command line wins."""
+    dirs = site_config_dirs()
+    if not dirs or any(o.lstrip("+").startswith("hydra.searchpath=") for o in overrides):
+        return []
+    return [f"hydra.searchpath=[{','.join(f'file://{folder}' for folder in dirs)}]"]
 
 
 def load_config(overrides: list[str], config_name: str = "train") -> DictConfig:
@@ -29,7 +49,7 @@ def load_config(overrides: list[str], config_name: str = "train") -> DictConfig:
         raise WilssError(f"config folder '{CONFIG_DIR}' is missing; the installed package is incomplete: reinstall wilss (pip install --force-reinstall wilss).")
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=list(overrides))
+            cfg = compose(config_name=config_name, overrides=[*search_path_overrides(overrides), *overrides])
     except (HydraException, OmegaConfBaseException) as err:
         message = str(err).split("\nConfig search path")[0].strip()
         raise WilssError(f"invalid configuration ({' '.join(overrides) or 'defaults'}): {message}") from None

@@ -1,5 +1,5 @@
-"""Helpers every layer shares: file hashing, deterministic kernels, the `wilss` logger. Light on purpose (no
-torch at import), so that the launch layer can use it on a login node."""
+"""Helpers every layer shares: file hashing, deterministic kernels, the `wilss` logger and its progress lines.
+Light on purpose (no torch at import), so that the launch layer can use it on a login node."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 log = logging.getLogger("wilss")
@@ -44,3 +45,43 @@ def setup_logging(directory: Path, is_main: bool, file_name: str = "train.log") 
     for handler in handlers:
         handler.setFormatter(formatter)
         log.addHandler(handler)
+
+
+def duration(seconds: float) -> str:
+    """12 s, 3 min 05 s, 2 h 04 min: readable at a glance in a log line."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class ProgressLine:
+    """Progress of a phase that runs for minutes without other output, as plain lines (a bar would be one endless
+    line in a Slurm log): one when it starts, then one every `every_s` seconds with count, rate and ETA, and one
+    when it ends. Logged through `log` if it has handlers (a training step), else printed."""
+
+    def __init__(self, what: str, total: int, unit: str = "images", every_s: float = 30.0) -> None:
+        self.what, self.total, self.unit, self.every_s = what, total, unit, every_s
+        self.done = 0
+        self.started = self.last = time.perf_counter()
+        self._say(f"{what}: {total} {unit}")
+
+    def _say(self, line: str) -> None:
+        if log.handlers:
+            log.info(line)
+        else:
+            print(line, flush=True)
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        now = time.perf_counter()
+        if now - self.last >= self.every_s and self.done < self.total:
+            self.last = now
+            rate = self.done / (now - self.started)
+            self._say(f"{self.what}: {self.done}/{self.total} {self.unit} ({100 * self.done // max(self.total, 1)}%), "
+                      f"{rate:.1f}/s, eta {duration((self.total - self.done) / max(rate, 1e-9))}")
+
+    def finish(self) -> None:
+        self._say(f"{self.what}: {self.done} {self.unit} in {duration(time.perf_counter() - self.started)}")

@@ -72,13 +72,18 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def any_rank(flag: bool) -> bool:
-    """True on every rank when `flag` is true on at least one (a CPU all-reduce, no device sync)."""
+def max_over_ranks(value: int) -> int:
+    """The largest of every rank's `value`, on every rank (a CPU all-reduce, no device sync)."""
     if not (dist.is_initialized() and dist.get_world_size() > 1):
-        return flag
-    value = torch.tensor([int(flag)])
-    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=_control_group)
-    return bool(value.item())
+        return value
+    tensor = torch.tensor([value])
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=_control_group)
+    return int(tensor.item())
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank when `flag` is true on at least one."""
+    return bool(max_over_ranks(int(flag)))
 
 
 def barrier() -> None:

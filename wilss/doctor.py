@@ -1,43 +1,27 @@
-"""Check the environment a run depends on: `python -m wilss.doctor [--inplace-abn]`.
+"""Check a run before it starts: `wilss doctor [overrides]`, with the overrides of `wilss chain` / `wilss submit`.
 
-Prints torch, its CUDA, the visible GPUs and, when installed, the InPlace-ABN extension: the CUDA release its
-kernels were compiled with (nvcc writes it into the binary) must be torch's, or the kernels fail to load or
-crash at run time — the most common problem users of the original code report. With `--inplace-abn` a missing
-or mismatched extension is an error (exit 1); the layer is also run on the CPU and compared with the native
-norm layer. Used by scripts/build_inplace_abn.sh and the container images' checks.
+Checks the environment (torch, CUDA, driver, InPlace-ABN), the dataset (layout, split lists, each pending step's
+subset size against the published index), the ImageNet weights (present, md5), the output directory (writable,
+room for the checkpoints) and, when the run goes to Slurm, the commands, the partition and whether the resources
+fit a node. Prints one line per problem with its fix; exit status 1 when the run would fail.
+
+`wilss doctor --inplace-abn` checks only the compiled InPlace-ABN extension (a missing or mismatched extension is
+an error, and the layer is compared with the native norm layer on the CPU): scripts/build_inplace_abn.sh and the
+container images run it.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from pathlib import Path
 
 import torch
 
-NVCC_RELEASE = re.compile(rb"Cuda compilation tools, release (\d+\.\d+)")
-
-
-def extension_cuda_release(library: Path) -> str | None:
-    """The CUDA release the extension's kernels were compiled with; None for a CPU-only build."""
-    match = NVCC_RELEASE.search(Path(library).read_bytes())
-    return match.group(1).decode() if match else None
-
-
-def inplace_abn_problems() -> tuple[list[str], list[str]]:
-    """(facts, problems) about the installed inplace_abn."""
-    try:
-        from inplace_abn import _backend
-    except ImportError as err:
-        return [], [f"inplace_abn cannot be imported ({err}); build it with scripts/build_inplace_abn.sh"]
-    built_with = extension_cuda_release(Path(_backend.__file__))
-    facts = [f"inplace_abn: {_backend.__file__}", f"inplace_abn kernels compiled with CUDA {built_with or 'none (CPU)'}"]
-    problems = []
-    if torch.version.cuda and built_with != torch.version.cuda:
-        problems.append(f"inplace_abn was compiled with CUDA {built_with or 'none'} but torch {torch.__version__} uses "
-                        f"CUDA {torch.version.cuda}: rebuild it with scripts/build_inplace_abn.sh against this torch")
-    return facts, problems
+from wilss.config import load_config, run_dir
+from wilss.errors import exit_on_user_error
+from wilss.preflight import run_checks
+from wilss.preflight.environment import facts, inplace_abn_problems
+from wilss.preflight.steps import pending_steps, runs_here
 
 
 def cpu_parity() -> float:
@@ -62,23 +46,44 @@ def cpu_parity() -> float:
     return max((grads[0][0] - grads[1][0]).abs().max().item(), (grads[0][1] - grads[1][1]).abs().max().item())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--inplace-abn", action="store_true", help="require a working, matching InPlace-ABN")
-    args = parser.parse_args(argv)
-    print(f"torch {torch.__version__}, CUDA {torch.version.cuda or 'none'}, "
-          f"{torch.cuda.device_count()} GPU(s) visible, python {sys.version.split()[0]}")
-    facts, problems = inplace_abn_problems()
-    for fact in facts:
+def check_inplace_abn() -> int:
+    found, problems = inplace_abn_problems()
+    for fact in found:
         print(fact)
-    if args.inplace_abn and not problems:
+    if not problems:
         difference = cpu_parity()
         print(f"inplace_abn vs native norm on the CPU: max difference {difference:.1e}")
         if difference > 1e-5:
             problems.append(f"inplace_abn differs from the native norm layer by {difference:.1e} (> 1e-5)")
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
-    return 1 if problems and args.inplace_abn else 0
+    return 1 if problems else 0
+
+
+def check_run(overrides: list[str]) -> int:
+    cfg = load_config(overrides)
+    steps = pending_steps(cfg)
+    print(f"run {run_dir(cfg)}: step(s) {', '.join(map(str, steps)) or 'none (all finished)'} to train "
+          f"{'on this machine' if runs_here(cfg) else 'on Slurm'}")
+    failed = 0
+    for name, problems in run_checks(cfg):
+        print(f"ok    {name}" if not problems else "\n".join(f"FAIL  {name}: {problem}" for problem in problems),
+              flush=True)
+        failed += len(problems)
+    print(f"{failed} problem(s): the run would fail" if failed else "all checks passed")
+    return 1 if failed else 0
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wilss doctor", description=__doc__.split("\n\n")[0],
+                                     epilog="Overrides are those of wilss chain / submit (key=value, group=option).")
+    parser.add_argument("--inplace-abn", action="store_true", help="check only the compiled InPlace-ABN extension")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of the run to check")
+    args = parser.parse_args(argv)
+    for fact in facts():
+        print(fact)
+    return check_inplace_abn() if args.inplace_abn else check_run(args.overrides)
 
 
 if __name__ == "__main__":

@@ -31,14 +31,36 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def job_column(manifest: dict) -> str:
+DEPENDENCY_GONE = "cancelled because the step before it did not finish (its dependency can never be met)"
+
+
+def job_of(manifest: dict) -> tuple[str, str] | None:
+    """(state, detail) of the step's Slurm job; None without one (or for a job of this machine)."""
+    job_id = manifest.get("job_id")
+    if not job_id or manifest.get("cluster") == "local" or not slurm.available():
+        return None
+    return slurm.job_state(job_id)
+
+
+def job_column(manifest: dict, job: tuple[str, str] | None) -> str:
     job_id = manifest.get("job_id")
     if not job_id:
         return "no job"
-    if manifest.get("cluster") == "local" or not slurm.available():
+    if job is None:
         return f"job {job_id}"
-    state, detail = slurm.job_state(job_id)
+    state, detail = job
     return f"job {job_id} {state}" + (f" ({detail})" if detail else "")
+
+
+def state_column(manifest: dict, job: tuple[str, str] | None) -> str:
+    """The manifest's state, unless the job ended without the step recording it (killed, cancelled before it
+    started, its node lost): then what Slurm says, so that no dead step reads as running."""
+    recorded = manifest.get("state", "–")
+    if job is None or job[0] in slurm.ACTIVE_STATES or recorded not in ("submitted", "running", "requeued"):
+        return recorded
+    state, detail = job
+    why = DEPENDENCY_GONE if "Dependency" in detail else state.lower()
+    return f"never ran: {why}" if recorded == "submitted" else f"ended while {recorded}: {why}"
 
 
 def progress_column(step_dir: Path) -> str:
@@ -70,7 +92,8 @@ def checkpoint_column(step_dir: Path, manifest: dict) -> str:
 
 def step_line(step_dir: Path) -> str:
     manifest = read_manifest(step_dir)
-    columns = [step_dir.name, job_column(manifest), manifest.get("state", "–"),
+    job = job_of(manifest)
+    columns = [step_dir.name, job_column(manifest, job), state_column(manifest, job),
                f"restarts {manifest.get('restarts', 0)}", progress_column(step_dir), metrics_column(step_dir),
                checkpoint_column(step_dir, manifest)]
     return " | ".join(columns)
@@ -78,10 +101,20 @@ def step_line(step_dir: Path) -> str:
 
 def step_dirs(run: Path) -> list[Path]:
     found = [p for p in run.iterdir() if p.is_dir() and re.fullmatch(r"step\d+", p.name)] if run.is_dir() else []
-    if not found:
-        raise WilssError(f"'{run}' holds no step directories (step0, step1, ...); pass the run directory that "
-                         "python -m wilss.submit printed.")
     return sorted(found, key=lambda p: int(p.name[4:]))
+
+
+def nothing_started(run: Path) -> str:
+    """What to say about a run directory without steps: an sbatch chain writes nothing before its first job
+    starts, so it may simply be queued."""
+    queued = [f"job {job_id} {name} {state}" + (f" ({reason})" if reason else "")
+              for job_id, name, state, reason in (slurm.my_jobs() if slurm.available() else [])
+              if name.startswith("wilss-")]
+    if queued:
+        return (f"{run}: no step has started yet. Your queued or running wilss jobs (an sbatch chain writes its "
+                "run directory when its first job starts):\n  " + "\n  ".join(queued))
+    raise WilssError(f"'{run}' holds no step directories (step0, step1, ...) and you have no queued wilss job; "
+                     "pass the run directory that wilss submit printed (or the run_dir of your sbatch job).")
 
 
 def step_state(step_dir: Path) -> str:
@@ -130,7 +163,10 @@ def cli(argv: list[str] | None = None) -> None:
         if report.is_file():
             print(f"report: {report}")
         return
-    for directory in step_dirs(Path(args[0])):
+    directories = step_dirs(Path(args[0]))
+    if not directories:
+        print(nothing_started(Path(args[0])))
+    for directory in directories:
         print(step_line(directory))
     report = Path(args[0]) / "results.md"
     if report.is_file():

@@ -16,16 +16,18 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from wilss import distributed
+from wilss.atomic import remove_leftover_temporaries
 from wilss.checkpoint import check_meta, code_version, load_checkpoint, save_checkpoint, task_meta
 from wilss.cli import read_overrides
 from wilss.core import configure_determinism, log, setup_logging
 from wilss.config import (epochs_of, eval_batch_size, fully_supervised, load_config, optim_phase, step_dir, task_of,
                           to_yaml)
-from wilss.data.build import build_eval_datasets, build_training_stream
+from wilss.data.build import build_eval_datasets, build_training_stream, subset_size
 from wilss.data.tasks import get_task
 from wilss.engine.evaluate import eval_loader, evaluate
 from wilss.engine.hooks import CheckpointHook, ProgressHook, StopHook, TensorBoard, ValidationHook
-from wilss.engine.interrupt import StopRequest
+from wilss.engine.interrupt import (EvaluationInterrupted, StopRequest, TrainingInterrupted,
+                                    leave_stop_signals_to_the_main_process)
 from wilss.engine.optim import build_optimizer, build_schedule
 from wilss.engine.precision import grad_scaler, resolve_precision
 from wilss.engine.trainer import Progress, Trainer
@@ -52,13 +54,21 @@ def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, out: Path) -> dict:
-    """Evaluate the final model on every evaluation set of the step; rank 0 writes the results files."""
+def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, out: Path,
+                     stop: StopRequest | None = None) -> dict:
+    """Evaluate the final model on every evaluation set of the step; rank 0 writes the results files. A stop
+    request ends it early with `TrainingInterrupted` (`final.pt` is saved: the restarted step evaluates it)."""
     results = {"dataset": task.dataset, "task": task.name, "step": task.step, "overlap": bool(cfg.overlap),
                "name": cfg.name, "eval_mode": cfg.eval.mode, "sets": {}}
     for name, dataset in build_eval_datasets(cfg.dataset, task, cfg.eval.mode).items():
         loader = eval_loader(dataset, dist, eval_batch_size(cfg), cfg.train.num_workers)
-        matrix, _ = evaluate(model, loader, len(task.order), dist.device, precision, cfg.train.channels_last)
+        try:
+            matrix, _ = evaluate(model, loader, len(task.order), dist.device, precision, cfg.train.channels_last,
+                                 stop=stop)
+        except EvaluationInterrupted as stopped:
+            log.warning("stop requested (%s) during the final evaluation; it runs again at the restart",
+                        stopped.reason)
+            raise TrainingInterrupted(stopped.reason) from None
         results["sets"][name] = summarize(matrix.iou(), task.num_old, task.class_names())
         results["sets"][name]["pixel_accuracy"] = matrix.pixel_accuracy()
     if dist.is_main:
@@ -145,14 +155,30 @@ def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_l
 
 
 def evaluate_finished_step(cfg: DictConfig, task, final_path: Path, dist, precision: str, channels_last: bool,
-                           out: Path) -> dict:
+                           out: Path, stop: StopRequest | None) -> dict:
     """A step that already has its final checkpoint is not trained again: its weights are (re-)evaluated."""
     final = load_checkpoint(final_path, option="run_dir")
     check_meta(final, final_path, task_meta(task), option="run_dir")
     model = build_step_model(cfg, task, dist, channels_last)
     model.load_state_dict(final["modules"]["model"])
     log.info("step already trained (%s): evaluating its final weights", final_path)
-    return final_evaluation(cfg, task, model, dist, precision, out)
+    return final_evaluation(cfg, task, model, dist, precision, out, stop)
+
+
+def later_iterations(cfg: DictConfig) -> int:
+    """Iterations of the chain's steps after this one, for the chain's ETA: each step's training subset at this
+    batch size (replay left out). VOC's steps read the index this step has built; 0 when a later step's data
+    cannot be read yet (it is reported when that step starts)."""
+    total = 0
+    for step in range(cfg.step + 1, task_of(cfg).num_steps):
+        later = OmegaConf.merge(cfg, {"step": step})
+        task = task_of(later).merged() if fully_supervised(later) else task_of(later)
+        try:
+            images = subset_size(later.dataset, task, later.overlap)
+        except WilssError:
+            return 0
+        total += epochs_of(later) * (images // later.train.batch_size)
+    return total
 
 
 def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bool) -> Trainer:
@@ -161,8 +187,10 @@ def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bo
     train_task = task.merged() if fully_supervised(cfg) else task
     train_set, sampler = build_training_stream(cfg, train_task, not fully_supervised(cfg), dist.rank, dist.world_size)
     workers = cfg.train.num_workers
+    # Its own generator: creating the loader again after a resume must not draw from the global one.
     loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
-                        pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0)
+                        pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0,
+                        generator=torch.Generator(), worker_init_fn=leave_stop_signals_to_the_main_process)
     model = build_step_model(cfg, task, dist, channels_last)
     method = build_method(cfg, task, model, dist, channels_last)
     phase = optim_phase(cfg)
@@ -195,9 +223,12 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     log.info("step %d of %s-%s%s (%s), %d process(es) on %s, precision %s", task.step, task.dataset, task.name,
              "-ov" if cfg.overlap else "", cfg.name, dist.world_size, dist.device, precision)
 
+    if dist.is_main:
+        for leftover in remove_leftover_temporaries(checkpoints):  # no other writer: this run owns the step
+            log.info("removed %s, left by a save that was killed", leftover)
     final_path = checkpoints / "final.pt"
     if final_path.is_file():
-        return evaluate_finished_step(cfg, task, final_path, dist, precision, channels_last, out)
+        return evaluate_finished_step(cfg, task, final_path, dist, precision, channels_last, out, stop)
 
     # --- data, model, method, optimizer, schedule ---------------------------------------------------------
     trainer = build_trainer(cfg, task, dist, precision, channels_last)
@@ -207,27 +238,32 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
 
     # --- resume or start ---------------------------------------------------------------------------------
     last_path = checkpoints / "last.pt"
+    resumed_meta: dict = {}
     if last_path.is_file():
         state = load_checkpoint(last_path, option="run_dir")
         check_meta(state, last_path, task_meta(task), option="run_dir")
         trainer.load_resume_state(state, dist.rank)
+        resumed_meta = state["meta"]
         log.info("resumed from %s at epoch %d, iteration %d", last_path, progress.epoch, progress.iteration)
 
     # --- hooks and loop ----------------------------------------------------------------------------------
     board = TensorBoard(out / "tensorboard" if dist.is_main and cfg.train.tensorboard else None)
     eval_cfg = {"device": dist.device, "precision": precision, "channels_last": channels_last}
     validation = ValidationHook(cfg.train.val_interval, val_loader, task, eval_cfg, board, dist.is_main,
-                                cfg.train.image_panels)
+                                cfg.train.image_panels, stop)
+    validation.last_metrics = resumed_meta.get("metrics") or {}
+    validation.owed = bool(resumed_meta.get("validation_owed"))
 
     fixed_meta = task_meta(task) | {"class_names": task.class_names(), "code_version": code_version(),
                                     "config": OmegaConf.to_container(cfg, resolve=True)}
 
     def meta() -> dict:
-        return fixed_meta | {"progress": progress.state_dict(), "metrics": validation.last_metrics}
+        return fixed_meta | {"progress": progress.state_dict(), "metrics": validation.last_metrics,
+                             "validation_owed": validation.owed}
 
     checkpoint = CheckpointHook(last_path, cfg.train.checkpoint_interval, meta, dist.is_main)
     trainer.hooks = [
-        ProgressHook(cfg.train.log_interval, cfg.train.batch_size, board, dist.is_main),
+        ProgressHook(cfg.train.log_interval, cfg.train.batch_size, board, dist.is_main, later_iterations(cfg)),
         validation,  # before the checkpoint: the sidecar then carries the latest metrics
         checkpoint,
         *([StopHook(stop, checkpoint)] if stop else []),
@@ -243,7 +279,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     if dist.is_main:
         save_checkpoint(final_path, {"modules": {"model": model.state_dict()}}, meta())
     distributed.barrier()
-    return final_evaluation(cfg, task, model, dist, precision, out)
+    return final_evaluation(cfg, task, model, dist, precision, out, stop)
 
 
 USAGE = """usage: python -m wilss.train [--cfg] [key=value | group=option ...]

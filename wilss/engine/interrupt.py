@@ -1,7 +1,15 @@
 """Stopping a run early without losing work: a request that anything (a signal handler, in practice) may set
-at any moment, and that the training loop honours at the next iteration boundary, where the state is whole."""
+at any moment, and that the training loop honours at the next iteration boundary, where the state is whole.
+
+No torch here: the launcher installs its signal handlers from this module before the heavy imports."""
 
 from __future__ import annotations
+
+import signal
+
+# What a scheduler sends every process of a job to end it early: a preemption or cancellation notice (TERM), a
+# timeout warning (USR1 in the sbatch scripts, USR2 from submitit).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
 
 class StopRequest:
@@ -19,9 +27,28 @@ class StopRequest:
         return self.reason is not None
 
 
-class TrainingInterrupted(Exception):
-    """Raised after the resume checkpoint of an interrupted run has been written."""
+def leave_stop_signals_to_the_main_process(_worker_id: int = 0) -> None:
+    """`worker_init_fn` of every data-loading worker. The scheduler signals all processes of the job, workers
+    included; torch's workers die of TERM (and of USR1/USR2 by default), and the main process then fails with
+    'DataLoader worker is killed' before it can save. Ignored here, the signal only reaches the training loop,
+    which stops the workers itself."""
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
 
-    def __init__(self, reason: str, global_iteration: int) -> None:
-        super().__init__(f"training stopped at iteration {global_iteration} ({reason}); its checkpoint is saved")
+
+class TrainingInterrupted(Exception):
+    """Raised after the resume checkpoint of an interrupted run has been written (or, without an iteration,
+    during the final evaluation, after `final.pt`)."""
+
+    def __init__(self, reason: str, global_iteration: int | None = None) -> None:
+        where = "in the final evaluation" if global_iteration is None else f"at iteration {global_iteration}"
+        super().__init__(f"training stopped {where} ({reason}); its checkpoint is saved")
         self.reason, self.global_iteration = reason, global_iteration
+
+
+class EvaluationInterrupted(Exception):
+    """An evaluation left before its end because a stop was requested; its partial counts are discarded."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"evaluation stopped ({reason})")
+        self.reason = reason

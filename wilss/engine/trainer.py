@@ -46,6 +46,9 @@ class Hook:
     """Side concerns of the loop. Removing a hook changes what is logged, saved or evaluated, never what the
     model learns."""
 
+    def before_train(self, trainer: "Trainer") -> None:
+        pass
+
     def after_step(self, trainer: "Trainer") -> None:
         pass
 
@@ -102,6 +105,8 @@ class Trainer:
 
     def train(self) -> None:
         progress = self.progress
+        for hook in self.hooks:
+            hook.before_train(self)
         while not progress.finished:
             self.sampler.set_epoch(progress.epoch, skip_batches=progress.iteration)
             tick = time.perf_counter()

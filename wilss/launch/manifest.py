@@ -2,7 +2,8 @@
 
 Written by the submitter (job ids) and by the step's rank 0 (state, restarts, the final checkpoint's sha256),
 always atomically, so `python -m wilss.status` and a second `python -m wilss.submit` can trust it.
-States: submitted → running → finished | requeued | interrupted | failed.
+States: submitted → running → finished | requeued | interrupted | failed | cancelled (or another way Slurm
+ended the job, in its words: node_fail, ...).
 """
 
 from __future__ import annotations

@@ -27,18 +27,67 @@ def _run(args: list[str], check: bool = True) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+def _controller_state(job_id: str) -> tuple[str, str] | None:
+    """(state, reason) from slurmctld while it knows the job (queued, running, or ended less than MinJobAge
+    ago), None once it has forgotten it. An unreachable controller is an error, never a forgotten job."""
+    args = ["squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T|%r"]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise WilssError(f"'{' '.join(args)}' failed: {err}. Is Slurm reachable from this machine?") from None
+    if done.returncode and "Invalid job id" not in done.stderr:
+        raise WilssError(f"'{' '.join(args)}' failed (exit {done.returncode}): {done.stderr.strip()}")
+    if done.returncode or not done.stdout.strip():
+        return None
+    state, _, reason = done.stdout.strip().splitlines()[0].partition("|")
+    return state, "" if reason in ("None", "") else reason
+
+
+def _accounted_state(job_id: str) -> tuple[str, str] | None:
+    """(state, detail) of the job's last record in accounting ('CANCELLED by 0' becomes CANCELLED)."""
+    accounted = _run(["sacct", "-n", "-P", "-X", "-j", job_id, "-o", "State,ExitCode,Reason"], check=False)
+    if not accounted:
+        return None
+    state, exit_code, reason = (accounted.splitlines()[0].split("|") + ["", ""])[:3]
+    details = [f"exit {exit_code}" if exit_code not in ("0:0", "") else "", "" if reason in ("None", "") else reason]
+    return state.split()[0], ", ".join(d for d in details if d)
+
+
 def job_state(job_id: str) -> tuple[str, str]:
-    """(state, detail) of a job: squeue while it is queued or running (detail = the pending reason), else
-    sacct's final state ('CANCELLED by 0' becomes CANCELLED). UNKNOWN when neither knows the job."""
-    queued = _run(["squeue", "-h", "-j", job_id, "-o", "%T|%r"], check=False)
-    if queued:
-        state, _, reason = queued.splitlines()[0].partition("|")
-        return state, "" if reason in ("None", "") else reason
-    accounted = _run(["sacct", "-n", "-P", "-X", "-j", job_id, "-o", "State,ExitCode"], check=False)
-    if accounted:
-        state, _, exit_code = accounted.splitlines()[0].partition("|")
-        return state.split()[0], "" if exit_code in ("0:0", "") else f"exit {exit_code}"
-    return "UNKNOWN", ""
+    """(state, detail) of a job: the controller's while it knows the job (detail = the pending or ending
+    reason, e.g. DependencyNeverSatisfied), else accounting's final record. A job the controller has forgotten
+    is over whatever accounting last recorded (a requeue that raced a cancel leaves REQUEUED there): ENDED,
+    with that record as the detail. UNKNOWN when neither knows the job."""
+    known = _controller_state(job_id)
+    if known:
+        return known
+    accounted = _accounted_state(job_id)
+    if accounted is None:
+        return "UNKNOWN", ""
+    state, detail = accounted
+    if state in ACTIVE_STATES:
+        return "ENDED", f"accounting's last record: {state}"
+    return state, detail
+
+
+def ending(job_id: str) -> str | None:
+    """None while Slurm runs the job; else how Slurm is ending it, in lower case ('cancelled', 'requeued',
+    'node_fail', ...). While its processes exit the controller says COMPLETING whatever the cause; accounting
+    already has the cause."""
+    state, _ = job_state(job_id)
+    if state == "RUNNING":
+        return None
+    if state == "COMPLETING":
+        accounted = _accounted_state(job_id)
+        state = accounted[0] if accounted and accounted[0] not in ("RUNNING", "PENDING") else state
+    return state.lower()
+
+
+def my_jobs() -> list[tuple[str, str, str, str]]:
+    """(job id, name, state, reason) of this user's queued and running jobs."""
+    listed = _run(["squeue", "--me", "-h", "-o", "%i|%j|%T|%r"], check=False)
+    rows = [line.split("|") for line in listed.splitlines()]
+    return [(job_id, name, state, "" if reason == "None" else reason) for job_id, name, state, reason in rows]
 
 
 def requeue(job_id: str) -> None:

@@ -120,6 +120,10 @@ def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan]]
     cfg = load_config(overrides)
     cluster = resolve_cluster(cfg)
     check_resources(cfg, cluster)
+    if cfg.launch.preflight:
+        from wilss import preflight  # imported here: its checks read step_finished from this module
+
+        preflight.require(cfg)
     plans = plan_chain(cfg, cluster)
     previous = None
     for plan in plans:

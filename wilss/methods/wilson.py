@@ -71,13 +71,33 @@ class WilsonStep:
         m_soft = pamr(self._pamr_image(images, m.shape[-2:]), m, cfg.pamr_iterations,
                       tuple(cfg.pamr_dilations)) if cfg.affinity else m
         m, m_soft = L.mask_by_labels(m, y), L.mask_by_labels(m_soft, y)
-        if old_logits is None:
-            targets = cfg.alpha * L.binarize(m) + (1.0 - cfg.alpha) * m
-        else:
-            targets = L.segmentation_targets(m, old_logits, cfg.alpha)
+        targets = self._segmentation_targets(m, old_logits)
         losses["seg"] = L.segmentation_loss(at_least_fp32(p), targets, y, num_old)
         losses["sss"] = L.balanced_localizer_loss(z, L.localizer_targets(m_soft), y)
         return losses
+
+    def _segmentation_targets(self, m: torch.Tensor, old_logits: torch.Tensor | None) -> torch.Tensor:
+        """What the segmentation head learns from: WILSON's q̂, or for `ft` the localizer's own blend."""
+        if old_logits is None:
+            return self.cfg.alpha * L.binarize(m) + (1.0 - self.cfg.alpha) * m
+        return L.segmentation_targets(m, old_logits, self.cfg.alpha)
+
+    @torch.no_grad()
+    def pseudo_labels(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """The targets' arg-max at image size, for TensorBoard's pseudo-label column. The image-level labels are
+        the new classes present in `masks`, as in training. Runs the unwrapped modules in eval mode, on one rank."""
+        was_training = self.model.training
+        self.model.eval()
+        _, features = self.model(images, interpolate=False)
+        z_eval = self._pseudo_label_pass(features["body"])
+        present = torch.stack([torch.bincount(mask[mask != 255].flatten(), minlength=z_eval.shape[1]) > 0
+                               for mask in masks])
+        y = present[:, 1:].to(z_eval.dtype)
+        y[:, :self.num_old - 1] = 0  # old classes carry no image label in a weak step
+        old_logits = self._old_outputs(images)[0] if self.old_model is not None else None
+        targets = self._segmentation_targets(L.mask_by_labels(F.softmax(z_eval, dim=1), y), old_logits)
+        self.model.train(was_training)
+        return F.interpolate(targets, size=images.shape[-2:], mode="bilinear").argmax(dim=1)
 
     def param_groups(self, phase) -> list[dict]:
         localizer = {"name": "localizer", "params": list(self.localizer.parameters()), "lr": phase.lr_localizer}

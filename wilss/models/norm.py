@@ -17,7 +17,6 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.modules._functions import SyncBatchNorm as _SyncBatchNormFn
 
 from wilss.errors import WilssError
 
@@ -74,16 +73,10 @@ class ABN(nn.Module):
         if self.training:
             self.num_batches_tracked.add_(1)
         world_size = _sync_world_size() if self.sync and self.training else 1
-        if world_size > 1 and x.device.type != "cpu":
-            # Fused statistics exchange of nn.SyncBatchNorm (all_gather of mean/invstd/count, so ranks may have
-            # different batch sizes); called directly because nn.SyncBatchNorm would use γ, not |γ| + ε.
-            y = _SyncBatchNormFn.apply(
-                x, scale, self.bias, self.running_mean, self.running_var, self.eps, self.momentum,
-                dist.group.WORLD, world_size,
-            )
-        elif world_size > 1:
-            # The fused kernels (batch_norm_stats) have no CPU implementation: gloo runs take this slower path.
-            y = _cpu_sync_batch_norm(x, scale, self.bias, self.running_mean, self.running_var, self.eps, self.momentum)
+        if world_size > 1:
+            # nn.SyncBatchNorm scales by γ, not |γ| + ε, and its fused exchange is not public API: the statistics
+            # are summed over ranks here with one all_reduce (the same code on CPU and GPU).
+            y = _sync_batch_norm(x, scale, self.bias, self.running_mean, self.running_var, self.eps, self.momentum)
         else:
             y = F.batch_norm(
                 x, self.running_mean, self.running_var, scale, self.bias, self.training, self.momentum, self.eps
@@ -131,7 +124,7 @@ class _AllReduceSum(torch.autograd.Function):
         return grad
 
 
-def _cpu_sync_batch_norm(
+def _sync_batch_norm(
     x: torch.Tensor,
     weight: torch.Tensor,
     bias: torch.Tensor,

@@ -3,7 +3,9 @@
 PyTorch's CPU convolution passes its weight to oneDNN in PyTorch's layout, and oneDNN reorders it into its own
 blocked layout on every call (a tenth of a WILSON step-1 iteration at crop 256 is such reorders). A model that never
 trains again (WILSON's old model, after `fold_norms` and `cast_weights`) can keep each weight in oneDNN's layout,
-packed once per input shape, and have the leaky-ReLU that follows a conv computed inside the conv.
+packed once per input shape, and have the leaky-ReLU that follows a conv computed inside the conv. torch has no
+public API for this: the two oneDNN operators used (`torch.ops.mkldnn`) are pinned by tests/test_prepack.py, which
+fails if a torch release changes them.
 """
 
 from __future__ import annotations

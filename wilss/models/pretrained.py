@@ -22,7 +22,7 @@ KNOWN_IMAGENET_WEIGHTS: dict[str, tuple[str, str]] = {
     "wideresnet38": ("wide_resnet38_ipabn_lr_256.pth.tar", "1c085ab70b789cc1d6c1594f7a761007"),
 }
 
-_DOWNLOAD_HELP = (
+DOWNLOAD_HELP = (
     "Download it from the model zoo in the mapillary/inplace_abn README: for resnet101 'ResNet101v1, InPlace-ABN sync' "
     "saved as resnet101_iabn_sync.pth.tar (md5 1552ae0f3d610108df702135f56bd27b; also mirrored at "
     "https://github.com/arthurdouillard/CVPR2021_PLOP/releases/download/v1.0/resnet101_iabn_sync.pth.tar), for "
@@ -40,6 +40,17 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def md5_problem(path: Path, expected_md5: str | None) -> str | None:
+    """What is wrong with the file's md5 (None if it matches or none is expected); also `wilss doctor`'s check."""
+    if expected_md5 is None:
+        return None
+    actual = file_md5(path)
+    if actual == expected_md5.lower():
+        return None
+    return (f"model.pretrained: {path} has md5 {actual}, expected {expected_md5} (model.pretrained_md5). The file "
+            f"is incomplete or a different model. {DOWNLOAD_HELP}")
+
+
 def load_imagenet_weights(body: nn.Module, path: str | Path, expected_md5: str | None, trusted: bool = False) -> None:
     """Load an ImageNet InPlace-ABN checkpoint into `body` strictly (every body tensor must come from the file).
 
@@ -48,26 +59,22 @@ def load_imagenet_weights(body: nn.Module, path: str | Path, expected_md5: str |
     """
     path = Path(path)
     if not path.is_file():
-        raise WilssError(f"model.pretrained: ImageNet weights {path} not found. {_DOWNLOAD_HELP}")
-    if expected_md5 is not None:
-        actual = file_md5(path)
-        if actual != expected_md5.lower():
-            raise WilssError(
-                f"model.pretrained: {path} has md5 {actual}, expected {expected_md5} (model.pretrained_md5). The file "
-                f"is incomplete or a different model. {_DOWNLOAD_HELP}"
-            )
+        raise WilssError(f"model.pretrained: ImageNet weights {path} not found. {DOWNLOAD_HELP}")
+    problem = md5_problem(path, expected_md5)
+    if problem:
+        raise WilssError(problem)
     with path.open("rb") as f:
         head = f.read(64).lstrip()
     if head.startswith((b"<", b"version https://git-lfs")):
         raise WilssError(
             f"model.pretrained: {path} is a web page or a git-lfs pointer, not a checkpoint (Google Drive serves a "
-            f"confirmation page for large files to plain wget/curl). {_DOWNLOAD_HELP}"
+            f"confirmation page for large files to plain wget/curl). {DOWNLOAD_HELP}"
         )
     checkpoint = _load_checkpoint(path, trusted)
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise WilssError(f"model.pretrained: {path} has no 'state_dict' entry; it is not an ImageNet InPlace-ABN "
-                         f"checkpoint. {_DOWNLOAD_HELP}")
+                         f"checkpoint. {DOWNLOAD_HELP}")
     state = {key.removeprefix("module."): value for key, value in state.items()}  # DataParallel prefix
     state = {key: value for key, value in state.items() if not key.startswith("classifier.fc.")}
     try:
@@ -92,17 +99,17 @@ def _load_checkpoint(path: Path, trusted: bool) -> object:
         if not trusted:
             raise WilssError(
                 f"model.pretrained: the safe loader (torch.load weights_only=True) cannot read {path}: "
-                f"{_weights_only_reason(err)}. If the file is corrupt, download it again ({_DOWNLOAD_HELP}) If it "
+                f"{_weights_only_reason(err)}. If the file is corrupt, download it again ({DOWNLOAD_HELP}) If it "
                 f"holds Python objects and comes from a source you trust (check its md5 with model.pretrained_md5), "
                 f"set model.pretrained_trusted=true to load it with full unpickling, which can execute code in the "
                 f"file."
             ) from err
     except (EOFError, RuntimeError) as err:  # truncated download, broken zip archive
-        raise WilssError(f"model.pretrained: {path} is truncated or corrupt ({err}). {_DOWNLOAD_HELP}") from err
+        raise WilssError(f"model.pretrained: {path} is truncated or corrupt ({err}). {DOWNLOAD_HELP}") from err
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except (pickle.UnpicklingError, EOFError, RuntimeError) as err:
-        raise WilssError(f"model.pretrained: {path} is truncated or corrupt ({err}). {_DOWNLOAD_HELP}") from err
+        raise WilssError(f"model.pretrained: {path} is truncated or corrupt ({err}). {DOWNLOAD_HELP}") from err
 
 
 def _weights_only_reason(err: Exception) -> str:

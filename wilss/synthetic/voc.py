@@ -33,6 +33,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
 from wilss.atomic import atomic_write_folder, leftover_folders
+from wilss.core import ProgressLine
 from wilss.data.palette import voc_colormap
 from wilss.errors import WilssError, exit_on_user_error
 
@@ -452,13 +453,16 @@ def generate(out: Path, n_train: int, n_val: int, size: int, seed: int) -> None:
     out = Path(out)
     for folder in LAYOUT[:3]:
         (out / folder).mkdir(parents=True, exist_ok=True)
+    progress = ProgressLine(f"drawing the synthetic dataset ({size} px) into {out}", n_train + n_val)
     for split, count in (("train", n_train), ("val", n_val)):
         code = SPLIT_CODES[split]
         lines = []
         for index, classes in enumerate(_deal_classes(_rng(seed, code, 0, 0), count, domain)):
             image, label = _compose(_rng(seed, code, 1, index), classes, size, domain)
             lines.append(_write_pair(out, f"{domain.prefix}_{split}_{index:06d}", image, label, domain))
+            progress.advance()
         (out / "splits" / LIST_FILES[split]).write_text("\n".join(lines) + "\n")
+    progress.finish()
     (out / PARAMS_FILE).write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
 
 

@@ -40,6 +40,8 @@ from wilss.web.captions import IMAGE_SUFFIXES
 from wilss.web.fourier import SpectrumDataset
 from wilss.web.manifest import file_records, write_manifest
 
+BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.SyncBatchNorm)
+
 DATASET, WEB = 0, 1          # output channels of the discriminator
 CHECKPOINT, SELECTION, SCORES = "discriminator.pt", "web_selection.txt", "scores.tsv"
 
@@ -141,7 +143,7 @@ def recalibrate_batch_norm(model: torch.nn.Module, loader: DataLoader, device: t
     """Replace the running BatchNorm statistics by exact averages over the training set under the final weights.
     After a few dozen iterations the running averages still mix in the statistics of early weights, and the
     eval-mode network then predicts one domain for everything."""
-    norms = {m: m.momentum for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    norms = {m: m.momentum for m in model.modules() if isinstance(m, BATCH_NORMS)}
     for norm in norms:
         norm.reset_running_stats()
         norm.momentum = None            # cumulative average over all batches

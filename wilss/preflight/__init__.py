@@ -1,0 +1,56 @@
+"""The checks of a run before it starts: `wilss doctor [overrides]` runs them all, `wilss submit` the cheap ones
+before it queues anything (`launch.preflight=false` skips them).
+
+A check is a function `check(cfg) -> list[str]`: one line per problem, each naming the file or option at fault
+and the fix. Checks look at the steps of the chain that have not finished yet (a finished step needs neither
+its data nor the ImageNet weights again). Adding a check is one row of CHECKS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from omegaconf import DictConfig
+
+from wilss.errors import WilssError
+from wilss.preflight import dataset, environment, outputs, slurm, weights
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    run: Callable[[DictConfig], list[str]]
+    cheap: bool  # a second or two, no dataset scan or checksum: runs before every submit
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("torch / CUDA / InPlace-ABN", environment.problems, cheap=True),
+    Check("dataset layout and split lists", dataset.layout_problems, cheap=True),
+    Check("per-step subset sizes", dataset.subset_problems, cheap=False),
+    Check("ImageNet weights present", weights.presence_problems, cheap=True),
+    Check("ImageNet weights md5", weights.checksum_problems, cheap=False),
+    Check("output directory and free space", outputs.problems, cheap=True),
+    Check("Slurm", slurm.problems, cheap=True),
+)
+
+
+def run_checks(cfg: DictConfig, cheap_only: bool = False) -> Iterator[tuple[str, list[str]]]:
+    """(check name, problems) of every check, in order, as each finishes; a check that cannot run (a WilssError)
+    reports that as its problem."""
+    for check in CHECKS:
+        if cheap_only and not check.cheap:
+            continue
+        try:
+            found = check.run(cfg)
+        except WilssError as err:
+            found = [str(err)]
+        yield check.name, found
+
+
+def require(cfg: DictConfig) -> None:
+    """The cheap checks, as `wilss submit` runs them: any problem stops the submission with every problem listed."""
+    problems = [f"  {name}: {problem}" for name, found in run_checks(cfg, cheap_only=True) for problem in found]
+    if problems:
+        raise WilssError("the run would fail; nothing was queued:\n" + "\n".join(problems) +
+                         "\n(`wilss doctor` with the same overrides runs every check; launch.preflight=false skips them)")

@@ -1,0 +1,55 @@
+"""The run directory: writable, with room for the checkpoints the pending steps will write."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from wilss.config import run_dir
+from wilss.data.tasks import get_task
+from wilss.models import build_model
+from wilss.preflight.steps import pending_steps
+
+# Per step: last.pt (weights + one SGD momentum buffer each), final.pt (weights) and, while a checkpoint is
+# rewritten atomically, the new last.pt beside the old one: about 5 copies of the weights at the peak.
+CHECKPOINT_COPIES_PER_STEP = 5
+HEADROOM = 1.2  # TensorBoard, logs, the dataset index cache
+
+
+def existing_ancestor(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def model_bytes(cfg: DictConfig) -> int:
+    """Size of the last step's weights, from a model built on the meta device (no memory, no weights file)."""
+    task = get_task(cfg.dataset.name, cfg.task.name, get_task(cfg.dataset.name, cfg.task.name, 0).num_steps - 1)
+    with torch.device("meta"):
+        model = build_model(cfg.model.backbone, task.classes_per_step, output_stride=cfg.model.output_stride)
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def problems(cfg: DictConfig) -> list[str]:
+    directory = run_dir(cfg)
+    target = existing_ancestor(directory)
+    if not target.is_dir():
+        return [f"output directory {directory}: {target} is a file: choose another output_root= or run_dir="]
+    try:
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as err:
+        return [f"output directory {directory}: cannot write in {target} ({err.strerror}): choose a writable "
+                f"output_root=PATH (or run_dir=PATH)"]
+    steps = pending_steps(cfg)
+    need = int(len(steps) * CHECKPOINT_COPIES_PER_STEP * model_bytes(cfg) * HEADROOM)
+    free = shutil.disk_usage(target).free
+    if free < need:
+        return [f"output directory {directory}: {free / 1e9:.1f} GB free on its file system, the checkpoints of "
+                f"{len(steps)} step(s) need about {need / 1e9:.1f} GB: free space or choose output_root= elsewhere"]
+    return []
