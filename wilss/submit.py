@@ -51,7 +51,8 @@ Queue every step of the task (step t waits for step t-1 with afterok), e.g.
   python -m wilss.submit experiment=demo cluster=local
   python -m wilss.submit experiment=demo seed=0,1,2 method=wilson,ft     # a sweep: one chain per point
 Resources: launch.{nodes,tasks_per_node,gpus_per_node,cpus_per_task,mem_gb,timeout_min,partition,account,qos,
-constraint,additional,setup,array_parallelism}; cluster=slurm|local|auto; sweep_dir=. Follow a run with python -m wilss.status RUN_DIR.
+constraint,additional,setup,array_parallelism}; cluster=slurm|local|auto; sweep_dir=.
+Follow a run with python -m wilss.status RUN_DIR.
 """
 
 
