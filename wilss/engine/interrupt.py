@@ -44,7 +44,13 @@ def end_workers_at_exit() -> None:
     """In the main process, once: at interpreter exit, kill the data-loading workers that are still there.
     Python's multiprocessing ends them with TERM at exit, then waits for them; a worker that ignores TERM
     (above) and was not shut down (an exception left its loader alive) would make that wait endless."""
-    atexit.register(lambda: [child.kill() for child in multiprocessing.active_children()])
+    atexit.register(_kill_workers)
+
+
+def _kill_workers() -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # torch's handler would report each as a crashed worker
+    for child in multiprocessing.active_children():
+        child.kill()
 
 
 class TrainingInterrupted(Exception):
