@@ -28,7 +28,7 @@ from wilss.data.check import check_step_data
 from wilss.data.tasks import get_task
 from wilss.engine.evaluate import eval_loader, evaluate
 from wilss.engine.hooks import CheckpointHook, ProgressHook, StopHook, TensorBoard, ValidationHook
-from wilss.engine.interrupt import (EvaluationInterrupted, StopRequest, TrainingInterrupted,
+from wilss.engine.interrupt import (EvaluationInterrupted, StopRequest, TrainingInterrupted, end_workers_at_exit,
                                     leave_stop_signals_to_the_main_process)
 from wilss.engine.optim import build_optimizer, build_schedule
 from wilss.engine.precision import grad_scaler, resolve_precision
@@ -214,6 +214,7 @@ def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bo
     train_set, sampler = build_training_stream(cfg, train_task, not fully_supervised(cfg), dist.rank, dist.world_size)
     workers = cfg.train.num_workers
     # Its own generator: creating the loader again after a resume must not draw from the global one.
+    end_workers_at_exit()
     loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
                         pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0,
                         generator=torch.Generator(), worker_init_fn=leave_stop_signals_to_the_main_process)
