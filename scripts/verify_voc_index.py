@@ -15,13 +15,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from wilss.data.build import subset_size
+from wilss.data.datasets.voc import VOC_PUBLISHED
 from wilss.data.tasks import get_task
 from wilss.errors import exit_on_user_error
-from wilss.preflight.dataset import PUBLISHED_SUBSETS
 
 # (task, step, overlap, images): VOC's published sizes; step 1 is the same for both settings, so once.
-EXPECTED = [(task, step, overlap, images) for (dataset, task, overlap, step), images in PUBLISHED_SUBSETS.items()
-            if dataset == "voc" and not (step == 1 and overlap)]
+EXPECTED = [(task, step, overlap, images) for (task, overlap, step), images in VOC_PUBLISHED.subsets.items()
+            if not (step == 1 and overlap)]
 
 
 @exit_on_user_error

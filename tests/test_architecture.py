@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("web data preparation", ("wilss.web",)),
     ("run", ("wilss.config", "wilss.train", "wilss.chain", "wilss.sweep", "wilss.report")),
     ("launch", ("wilss.launch", "wilss.submit", "wilss.status", "wilss.preflight")),
-    ("tools", ("wilss.__main__", "wilss.bench", "wilss.doctor")),
+    ("tools", ("wilss.__main__", "wilss.bench", "wilss.doctor", "wilss.data.cli")),
 ]
 
 

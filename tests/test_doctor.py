@@ -60,15 +60,25 @@ def test_a_voc_copy_whose_subsets_differ_from_the_published_index_is_named_per_s
     assert "index 2145" in subsets[1]
 
 
+def test_a_damaged_image_is_named_by_the_data_check(capsys, tmp_path, tiny_voc):
+    image = tiny_voc / "JPEGImages" / "c.jpg"
+    image.write_bytes(image.read_bytes()[:100])
+    status, fails = run_doctor(capsys, "cluster=local", f"dataset.root={tiny_voc}", f"output_root={tmp_path}",
+                               f"dataset.cache_dir={tmp_path / 'cache'}", "model.pretrained=null")
+    decode = [line for line in fails if line.startswith("FAIL  every image and mask decodes")]
+    assert status == 1 and len(decode) == 2, fails   # tiny_voc lists its images in train_aug and val
+    assert all(f"image '{image}' cannot be decoded" in line and "Replace it" in line for line in decode)
+
+
 def test_the_published_voc_sizes_pass(capsys, tmp_path, monkeypatch):
     """The subset check compares with the table, not with anything it computed itself."""
-    from wilss.preflight import dataset
+    from wilss.data.datasets.voc import VOC_PUBLISHED
 
     root = write_voc(tmp_path / "voc", {"a": [1], "b": [16]})
-    monkeypatch.setitem(dataset.PUBLISHED_LISTS, ("voc", "train"), 2)
-    monkeypatch.setitem(dataset.PUBLISHED_LISTS, ("voc", "val"), 2)
-    monkeypatch.setitem(dataset.PUBLISHED_SUBSETS, ("voc", "15-5", False, 0), 1)
-    monkeypatch.setitem(dataset.PUBLISHED_SUBSETS, ("voc", "15-5", False, 1), 1)
+    monkeypatch.setitem(VOC_PUBLISHED.lines, "splits/train_aug.txt", 2)
+    monkeypatch.setitem(VOC_PUBLISHED.lines, "splits/val.txt", 2)
+    monkeypatch.setitem(VOC_PUBLISHED.subsets, ("15-5", False, 0), 1)
+    monkeypatch.setitem(VOC_PUBLISHED.subsets, ("15-5", False, 1), 1)
     status, fails = run_doctor(capsys, "cluster=local", f"dataset.root={root}", f"output_root={tmp_path}",
                                f"dataset.cache_dir={tmp_path / 'cache'}", "model.pretrained=null")
     assert (status, fails) == (0, [])

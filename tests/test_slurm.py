@@ -275,8 +275,8 @@ def test_local_cluster_runs_the_same_chain_with_two_processes_and_skips_it_when_
 
 
 def sweep_submit(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
-    return submit(*TINY, "train.epochs_base=1", "train.epochs_incremental=1", "method.pseudo_ep=0",
-                  f"sweep_dir={sweep_dir}", f"output_root={sweep_dir.parent}", *overrides)
+    return submit(*TINY, "train.epochs_incremental=1", "method.pseudo_ep=0", f"sweep_dir={sweep_dir}",
+                  f"output_root={sweep_dir.parent}", *overrides)
 
 
 def submitted_jobs(output: str) -> list[str]:
@@ -286,9 +286,10 @@ def submitted_jobs(output: str) -> list[str]:
 @pytest.mark.slurm
 def test_sweep_runs_each_step_as_job_arrays_with_aftercorr_trains_step0_once_and_resubmits_nothing(
         slurm_cluster, shared_data, tmp_path):
-    """A 2 x 2 sweep (seeds x methods) of the 15-5 chain: step 0 once per seed, shared by both methods."""
+    """A 2 x 2 sweep (seeds x methods) of the 15-5 chain: step 0 once per seed, shared by both methods. A
+    preemption notice to one array task requeues that task (by its <array>_<task> id), which resumes."""
     sweep_dir = tmp_path / "sweep"
-    overrides = [*shared_data, "train.batch_size=8", "seed=0,1", "method=wilson,ft"]
+    overrides = [*shared_data, "train.batch_size=8", "train.epochs_base=3", "seed=0,1", "method=wilson,ft"]
     first = sweep_submit(sweep_dir, *overrides)
     assert first.returncode == 0, first.stderr[-3000:]
     arrays = re.findall(r"step (\d): job array (\d+) \((\d) tasks(?:, (\S+))?\)", first.stdout)
@@ -299,12 +300,22 @@ def test_sweep_runs_each_step_as_job_arrays_with_aftercorr_trains_step0_once_and
                             capture_output=True, text=True).stdout.split()
     assert queued == [f"aftercorr:{step0}_*(unfulfilled)"] * 4  # Slurm holds the aftercorr dependency
     jobs = submitted_jobs(first.stdout)
+    preempted = sweep_dir / "points" / "seed-0_method-wilson" / "step0"
+    wait_for_log(preempted / "train.log", r"epoch 2/3 iter 2/")
+    subprocess.run(["scancel", "--signal=TERM", f"{step0}_0"], check=True)
     assert len(jobs) == 6 and wait_for_jobs(jobs) == {job: "COMPLETED" for job in jobs}
+    log = (preempted / "train.log").read_text()
+    assert f"requeued job {step0}_0" in log and "resumed from" in log, log
+    assert manifest(preempted.parent, 0)["restarts"] == 1 and manifest(preempted.parent, 0)["job_ids"] == [f"{step0}_0"]
     accounted = subprocess.run(["sacct", "-n", "-X", "-P", "-j", ",".join(a[1] for a in arrays), "-o", "JobID,State"],
                                capture_output=True, text=True).stdout.split()
     assert sorted(accounted) == sorted(f"{job}|COMPLETED" for job in jobs)
-    shared = sorted((sweep_dir / "shared").glob("step0-*/step0"))
-    assert len(shared) == 2 and all((d / "train.log").read_text().count("iterations per epoch") == 1 for d in shared)
+    shared = sorted((sweep_dir / "shared").glob("step0-*/step0"))  # one step 0 per seed, both methods on it
+    assert len(shared) == 2 and all((d / "train.log").read_text().count("iterations per epoch") ==
+                                    1 + json.loads((d / "manifest.json").read_text())["restarts"] for d in shared)
+    for seed in (0, 1):
+        points = [sweep_dir / "points" / f"seed-{seed}_method-{method}" for method in ("wilson", "ft")]
+        assert points[0].joinpath("step0").resolve() == points[1].joinpath("step0").resolve()
     status = run_cli(["wilss.status", str(sweep_dir)], cwd=REPO).stdout
     assert "4 points: 4 done, 0 running, 0 pending, 0 failed" in status and status.count("COMPLETED") == 8, status
     report = (sweep_dir / "report" / "report.md").read_text()  # written by the last job to finish
@@ -319,7 +330,7 @@ def test_a_failing_point_of_a_sweep_stops_only_its_own_steps(slurm_cluster, shar
     """Batch 1000 makes no batch of the 120 images: that point's step 0 fails, and aftercorr cancels only its
     step 1; the other point of the same arrays finishes."""
     sweep_dir = tmp_path / "sweep"
-    first = sweep_submit(sweep_dir, *shared_data, "train.batch_size=8,1000")
+    first = sweep_submit(sweep_dir, *shared_data, "train.epochs_base=1", "train.batch_size=8,1000")
     assert first.returncode == 0, first.stderr[-3000:]
     jobs = {(point, step): manifest(sweep_dir / "points" / f"train.batch_size-{point}", step)["job_id"]
             for point in (8, 1000) for step in (0, 1)}
@@ -329,7 +340,7 @@ def test_a_failing_point_of_a_sweep_stops_only_its_own_steps(slurm_cluster, shar
     assert jobs[8, 0].split("_")[0] == jobs[1000, 0].split("_")[0]  # one array per step
     status = run_cli(["wilss.status", str(sweep_dir)], cwd=REPO).stdout
     assert "2 points: 1 done, 0 running, 0 pending, 1 failed" in status, status
-    again = sweep_submit(sweep_dir, *shared_data, "train.batch_size=8,1000")
+    again = sweep_submit(sweep_dir, *shared_data, "train.epochs_base=1", "train.batch_size=8,1000")
     assert again.returncode == 3 and "not resubmitted" in again.stdout and not submitted_jobs(again.stdout)
 
 

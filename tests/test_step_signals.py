@@ -58,3 +58,26 @@ def test_a_terminate_for_every_process_of_the_step_stops_training_with_workers_i
     assert step.returncode == 75, output[-3000:]
     assert "stop requested (terminated): saved the checkpoint" in output and "killed by signal" not in output
     assert (tmp_path / "run" / "step0" / "checkpoints" / "last.pt").is_file()
+
+
+# A process whose data-loading workers ignore TERM ends with an exception that keeps its loader alive (as a
+# rank does when its peer dies): Python's exit terminates the workers with TERM and waits for them.
+HANGING_EXIT = """
+import torch
+from wilss.distributed import DistInfo
+from wilss.engine.evaluate import eval_loader
+class Items(list):  # addressed by (index, augmentation seed), as the kit's datasets
+    def __getitem__(self, item):
+        return super().__getitem__(item[0])
+loader = eval_loader(Items(range(100)), DistInfo(0, 1, 0, torch.device("cpu")), batch_size=1, num_workers=2)
+batches = iter(loader)
+next(batches)
+raise RuntimeError("Connection reset by peer")
+"""
+
+
+def test_a_step_that_fails_with_live_workers_still_exits():
+    failed = subprocess.run([sys.executable, "-c", HANGING_EXIT], cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
+    assert failed.returncode == 1 and "Connection reset by peer" in failed.stderr
+    assert "killed by signal" not in failed.stderr  # ended quietly, not reported as a crash

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from conftest import REPO, run_cli
-from test_train_e2e import TINY, train
+from test_train_e2e import train
 from wilss.core import sha256_of
 
 SOURCES, PER_SOURCE, KEPT_PER_SOURCE = 6, 4, 2

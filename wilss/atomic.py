@@ -16,19 +16,23 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call `write(handle)` on a temporary sibling of `path`, then atomically move it into place."""
+def atomic_write_bytes(path: Path, write, durable: bool = True) -> None:
+    """Call `write(handle)` on a temporary sibling of `path`, then atomically move it into place. `durable`
+    also survives a power cut (fsync); without it, a killed process still never leaves a partial file (a
+    caller writing many files syncs once at the end)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as handle:
             write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def remove_leftover_temporaries(directory: Path) -> list[Path]:
@@ -57,6 +61,12 @@ def atomic_write_folder(root: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    publish_folder(work, root)
+
+
+def publish_folder(work: Path, root: Path) -> None:
+    """Swap the finished folder `work` in for `root` (a sibling): renames only, so `root` is at every moment
+    either the old folder, absent for an instant, or the new one."""
     if root.exists():
         old = root.with_name(f".{root.name}.part-old-{os.getpid()}")
         root.rename(old)
@@ -64,3 +74,4 @@ def atomic_write_folder(root: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(old)
     else:
         work.rename(root)
+    fsync_dir(root.parent)

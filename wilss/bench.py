@@ -56,12 +56,15 @@ def build_trainer(cfg):
     from wilss.config import task_of
     from wilss.engine.precision import resolve_precision
     from wilss.train import build_trainer as build_step_trainer
+    from wilss.train import load_step_checkpoints
 
     dist = distributed.init_distributed(cfg.train.device)
     torch.manual_seed(cfg.seed)
     precision = resolve_precision(cfg.train.precision, dist.device)
     channels_last = cfg.train.channels_last and cfg.model.norm == "native"
-    trainer = build_step_trainer(cfg, task_of(cfg), dist, precision, channels_last)
+    task = task_of(cfg)
+    previous = load_step_checkpoints(cfg, task).previous
+    trainer = build_step_trainer(cfg, task, dist, precision, channels_last, previous)
     trainer.sampler.set_epoch(0)
     return trainer, next(iter(trainer.loader))
 
@@ -191,7 +194,7 @@ def run_worker(part: str, overrides: list[str], args: argparse.Namespace, work: 
 def make_step0_checkpoint(base: list[str], work: Path) -> Path:
     """Step 1 starts from a step-0 `final.pt`; its weights do not matter for speed, so train none."""
     from wilss import distributed
-    from wilss.checkpoint import save_checkpoint, task_meta
+    from wilss.checkpoint import run_meta, save_checkpoint
     from wilss.config import load_config, task_of
     from wilss.train import build_step_model
 
@@ -199,7 +202,7 @@ def make_step0_checkpoint(base: list[str], work: Path) -> Path:
     task = task_of(cfg)
     model = build_step_model(cfg, task, distributed.init_distributed("cpu"), channels_last=False)
     path = work / "step0-final.pt"
-    save_checkpoint(path, {"modules": {"model": model.state_dict()}}, task_meta(task))
+    save_checkpoint(path, {"modules": {"model": model.state_dict()}}, run_meta(task, cfg.overlap, cfg.model))
     return path
 
 

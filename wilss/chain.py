@@ -62,7 +62,8 @@ def run_sweep(overrides: list[str]) -> list[str]:
             failed.append(point.name)
             continue
         print("\n" + write_chain_report(load_config(steps[-1]), results))
-    print(write_report([sweep.directory], sweep.directory / "report").markdown)
+    if len(failed) < len(sweep.points):
+        print(write_report([sweep.directory], sweep.directory / "report").markdown)
     return failed
 
 

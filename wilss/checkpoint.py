@@ -35,9 +35,19 @@ def code_version() -> str:
     return f"{wilss.__version__}+{commit}" if commit else wilss.__version__
 
 
+RESUME_KEYS = ("modules", "optimizer", "schedule", "scaler", "progress", "rng")
+MODEL_KEYS = ("backbone", "output_stride")   # what changes the meaning of a model's weights
+
+
 def task_meta(task: Task) -> dict:
     """What a checkpoint must agree on with the run that loads it."""
     return {"dataset": task.dataset, "task": task.name, "step": task.step, "order": list(task.order)}
+
+
+def run_meta(task: Task, overlap: bool, model_cfg) -> dict:
+    """`task_meta` plus the setting and the model: a disjoint run must not start from an overlap step, nor a
+    ResNet-101 at output stride 16 from weights trained otherwise."""
+    return task_meta(task) | {"overlap": bool(overlap), "model": {key: model_cfg[key] for key in MODEL_KEYS}}
 
 
 def save_checkpoint(path: Path, state: dict, meta: dict) -> None:
@@ -86,6 +96,9 @@ def storage_problem(path: Path, needed: int, err: Exception) -> str | None:
 def load_checkpoint(path: Path, option: str = "step_ckpt") -> dict:
     """Load a checkpoint written by `save_checkpoint` (tensors and plain Python only)."""
     path = Path(path)
+    if path.is_dir():
+        raise WilssError(f"'{path}' is a folder where a checkpoint file should be (option {option}); move the "
+                         "folder away or delete it, then rerun.")
     if not path.is_file():
         raise WilssError(f"checkpoint '{path}' does not exist (option {option}); train the previous step first "
                          "or point the option at its final.pt.")
@@ -96,12 +109,61 @@ def load_checkpoint(path: Path, option: str = "step_ckpt") -> dict:
                          f"checkpoint or it is damaged. Use another file (option {option}).") from None
 
 
+_NOT_RECORDED = object()
+
+
+def _recorded(meta: dict, key: str):
+    """A meta entry; checkpoints written before it was recorded still carry it in their saved config."""
+    if key in meta:
+        return meta[key]
+    config = meta.get("config") or {}
+    if key == "model" and "model" in config:
+        return {name: config["model"].get(name) for name in MODEL_KEYS}
+    return config.get(key, _NOT_RECORDED)
+
+
 def check_meta(checkpoint: dict, path: Path, expected: dict, option: str = "step_ckpt") -> None:
-    """Refuse a checkpoint of another dataset, task, step or class order, naming the mismatch."""
-    found = checkpoint.get("meta", {})
-    wrong = [f"{key}: checkpoint has {found.get(key)!r}, run expects {value!r}"
-             for key, value in expected.items() if found.get(key) != value]
+    """Refuse a checkpoint of another dataset, task, step, class order, setting or model, naming the mismatch.
+    An entry the checkpoint does not record at all cannot be compared and is skipped."""
+    found = {key: _recorded(checkpoint.get("meta", {}), key) for key in expected}
+    wrong = [f"{key}: checkpoint has {found[key]!r}, run expects {value!r}"
+             for key, value in expected.items() if found[key] is not _NOT_RECORDED and found[key] != value]
     if wrong:
         raise WilssError(f"checkpoint '{path}' does not belong to this run ({'; '.join(wrong)}). "
                          f"Pass the right file with {option}=..., or change the task/step options.")
 
+
+
+def _non_finite(value, name: str) -> str | None:
+    """The name of the first floating tensor holding NaN or inf inside nested dicts and lists, if any."""
+    if isinstance(value, torch.Tensor):
+        return name if value.is_floating_point() and not torch.isfinite(value).all() else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    return next((bad for key, item in items if (bad := _non_finite(item, f"{name}.{key}" if name else str(key)))),
+                None)
+
+
+def check_contents(checkpoint: dict, path: Path, resume: bool, option: str) -> None:
+    """Weights to start or evaluate from (`final.pt`, step t-1), or a full resume state (`last.pt`), all
+    finite."""
+    if not isinstance(checkpoint.get("modules"), dict) or "model" not in checkpoint["modules"]:
+        raise WilssError(f"checkpoint '{path}' holds no model weights (option {option}); it is not a wilss "
+                         "checkpoint. Use the final.pt of the step instead.")
+    missing = [key for key in RESUME_KEYS if key not in checkpoint] if resume else []
+    if missing:
+        raise WilssError(f"'{path}' holds final weights only (no {', '.join(missing)}), not a resume state: "
+                         "training cannot continue from it. If it is a copy of final.pt, move it to "
+                         f"'{path.with_name('final.pt')}' to evaluate it, or delete it to train the step again.")
+    bad = _non_finite({key: checkpoint.get(key) for key in RESUME_KEYS}, "")
+    if bad:
+        raise WilssError(f"checkpoint '{path}' holds NaN or infinite values (in {bad}) (option {option}): the "
+                         "run that wrote it diverged. Retrain that step (e.g. with a lower learning rate) or "
+                         "use an earlier checkpoint.")
+
+
+def load_checked(path: Path, expected: dict, option: str, resume: bool = False) -> dict:
+    """Load a checkpoint and refuse it unless it belongs to this run, has the right format and is finite."""
+    checkpoint = load_checkpoint(path, option)
+    check_meta(checkpoint, path, expected, option)
+    check_contents(checkpoint, path, resume, option)
+    return checkpoint

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+import re
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -52,6 +53,7 @@ def load_config(overrides: list[str], config_name: str = "train") -> DictConfig:
     """Compose `configs/<config_name>.yaml` with Hydra overrides (`key=value`, `group=option`)."""
     if not CONFIG_DIR.is_dir():
         raise WilssError(f"config folder '{CONFIG_DIR}' is missing; the installed package is incomplete: reinstall wilss (pip install --force-reinstall wilss).")
+    _check_group_choices(overrides)
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=[*search_path_overrides(overrides), *overrides])
@@ -62,13 +64,85 @@ def load_config(overrides: list[str], config_name: str = "train") -> DictConfig:
     return cfg
 
 
+def _check_group_choices(overrides: list[str]) -> None:
+    """A config group (task=, dataset=, ...) is chosen by name; a name that reads as a number (15_5 is 155 to
+    Hydra) would otherwise end in Hydra's own traceback."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        group = CONFIG_DIR / key.lstrip("+~")
+        if not (group.is_dir() and value and re.fullmatch(r"[+-]?[\d_]+(\.[\d_]*)?([eE][+-]?\d+)?", value)):
+            continue
+        choices = sorted(path.stem for path in group.glob("*.yaml"))
+        raise WilssError(f"{override}: '{value}' reads as a number, but {key} is chosen by name; choose one of "
+                         f"{choices} (e.g. {key}={choices[0]}).")
+
+
+def _integer(minimum: int) -> tuple:
+    return (lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+            f"an integer >= {minimum}")
+
+
+def _number(minimum: float, maximum: float = float("inf"), strict: bool = False) -> tuple:
+    def accepts(value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return (value > minimum if strict else value >= minimum) and value <= maximum
+    return accepts, f"a number {'>' if strict else '>='} {minimum}" + (f" and <= {maximum}" if maximum < 1e300 else "")
+
+
+def _one_of(*choices) -> tuple:
+    return (lambda value: value in choices and type(value) in {type(c) for c in choices}, f"one of {list(choices)}")
+
+
+_TEXT = (lambda value: isinstance(value, str) and value != "", "a name (text, e.g. '15-5': quote names that read as numbers)")
+_FLAG = (lambda value: isinstance(value, bool), "true or false")
+_OPTIONAL_POSITIVE = (lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0),
+                      "null or an integer >= 1")
+
+# option -> (accepts(value), what it must be); checked when the composed config has the option.
+VALUE_RULES = {
+    "step": _integer(0), "seed": _integer(0), "overlap": _FLAG, "name": _TEXT,
+    "task.name": _TEXT, "dataset.name": _TEXT,
+    "dataset.crop_size": _integer(1), "dataset.crop_size_val": _integer(1),
+    "model.output_stride": _one_of(8, 16),
+    "train.batch_size": _integer(1), "train.epochs_base": _integer(1), "train.epochs_incremental": _integer(1),
+    "train.val_interval": _integer(1), "train.checkpoint_interval": _integer(1), "train.log_interval": _integer(1),
+    "train.num_workers": _integer(0), "train.image_panels": _integer(0),
+    "train.max_iters_per_epoch": _OPTIONAL_POSITIVE, "train.void_as_background": _FLAG,
+    "train.deterministic": _FLAG, "train.compile": _FLAG, "train.channels_last": _FLAG,
+    "eval.batch_size": _integer(1),
+    "optim.base.lr": _number(0, strict=True), "optim.incremental.lr": _number(0, strict=True),
+    "optim.incremental.lr_localizer": _number(0, strict=True),
+    "optim.base.lr_head": _number(0, strict=True), "optim.incremental.lr_head": _number(0, strict=True),
+    "optim.momentum": _number(0, 1), "optim.weight_decay": _number(0), "optim.poly_power": _number(0, strict=True),
+    "method.alpha": _number(0, 1), "method.loss_de": _number(0), "method.pseudo_ep": _integer(0),
+}
+
+
+_ABSENT = object()
+
+
+def check_values(cfg: DictConfig) -> None:
+    """Types and ranges of single options, all reported at once (a crop of 0 or a learning rate of -1 would
+    otherwise fail deep inside torch, or not at all)."""
+    wrong = []
+    for key, (accepts, wanted) in VALUE_RULES.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        if value is not _ABSENT and not accepts(value):
+            wrong.append(f"{key}={value!r} must be {wanted}")
+    if wrong:
+        raise WilssError("invalid option value" + ("s" if len(wrong) > 1 else "") + ": " + "; ".join(wrong)
+                         + ". Fix the override (key=value) or the config file.")
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise WilssError(message)
 
 
 def validate(cfg: DictConfig) -> None:
-    """Cross-field rules, each failing with the option to change."""
+    """Single options' types and ranges, then cross-field rules, each failing with the option to change."""
+    check_values(cfg)
     get_task(cfg.dataset.name, cfg.task.name, cfg.step)
     _check(not cfg.overlap or DATASETS.get(cfg.dataset.name).overlap,
            f"overlap=true is not defined for dataset={cfg.dataset.name} (disjoint by construction); drop it.")

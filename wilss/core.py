@@ -9,8 +9,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Iterable, Iterator, TypeVar
 
 log = logging.getLogger("wilss")
+T = TypeVar("T")
 
 
 def sha256_of(path: Path) -> str:
@@ -59,14 +61,15 @@ def duration(seconds: float) -> str:
 
 class ProgressLine:
     """Progress of a phase that runs for minutes without other output, as plain lines (a bar would be one endless
-    line in a Slurm log): one when it starts, then one every `every_s` seconds with count, rate and ETA, and one
-    when it ends. Logged through `log` if it has handlers (a training step), else printed."""
+    line in a Slurm log): one when it starts, then one every `every_s` seconds with count, rate and ETA (the
+    share and ETA only with a known `total`), and one when it ends. Logged through `log` if it has handlers (a
+    training step), else printed."""
 
-    def __init__(self, what: str, total: int, unit: str = "images", every_s: float = 30.0) -> None:
+    def __init__(self, what: str, total: int | None, unit: str = "images", every_s: float = 30.0) -> None:
         self.what, self.total, self.unit, self.every_s = what, total, unit, every_s
         self.done = 0
         self.started = self.last = time.perf_counter()
-        self._say(f"{what}: {total} {unit}")
+        self._say(f"{what}: {total} {unit}" if total is not None else f"{what}...")
 
     def _say(self, line: str) -> None:
         if log.handlers:
@@ -77,11 +80,30 @@ class ProgressLine:
     def advance(self, count: int = 1) -> None:
         self.done += count
         now = time.perf_counter()
-        if now - self.last >= self.every_s and self.done < self.total:
-            self.last = now
-            rate = self.done / (now - self.started)
-            self._say(f"{self.what}: {self.done}/{self.total} {self.unit} ({100 * self.done // max(self.total, 1)}%), "
-                      f"{rate:.1f}/s, eta {duration((self.total - self.done) / max(rate, 1e-9))}")
+        if now - self.last < self.every_s or self.done == self.total:
+            return
+        self.last = now
+        rate = self.done / (now - self.started)
+        if self.total is None:
+            self._say(f"{self.what}: {self.done} {self.unit}, {rate:.1f}/s")
+            return
+        self._say(f"{self.what}: {self.done}/{self.total} {self.unit} ({100 * self.done // max(self.total, 1)}%), "
+                  f"{rate:.1f}/s, eta {duration((self.total - self.done) / max(rate, 1e-9))}")
 
     def finish(self) -> None:
         self._say(f"{self.what}: {self.done} {self.unit} in {duration(time.perf_counter() - self.started)}")
+
+
+def progress(items: Iterable[T], total: int | None, what: str, unit: str = "files") -> Iterator[T]:
+    """`items`, with their progress shown: a tqdm bar on a terminal (once the loop has run two seconds),
+    `ProgressLine`s elsewhere (Slurm logs, pipes)."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm  # here, not at import: most commands never show a bar
+
+        yield from tqdm(items, total=total, desc=what, unit=unit, delay=2, file=sys.stderr)
+        return
+    line = ProgressLine(what, total, unit, every_s=15.0)
+    for item in items:
+        yield item
+        line.advance()
+    line.finish()

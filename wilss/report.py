@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from wilss.atomic import atomic_write_bytes
+from wilss.core import log
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.layout import RunLayout
@@ -332,7 +333,7 @@ def draw_figures(report: dict, out: Path) -> list[Path]:
         plt.close(fig)
     for setting, methods in report["per_class"].items():
         classes = list(dict.fromkeys(c for values in methods.values() for c in values))
-        fig, axis = plt.subplots(figsize=(max(6, 0.45 * len(classes) * max(1, len(methods))), 3.5))
+        fig, axis = plt.subplots(figsize=(min(14, max(6, 0.55 * len(classes))), 3.5))
         width = 0.8 / max(1, len(methods))
         for k, (method, values) in enumerate(methods.items()):
             means = [values.get(c, {}).get("mean") or 0 for c in classes]
@@ -405,12 +406,17 @@ def write_report(paths: list[Path], out: Path, figures: bool = True) -> Report:
 
 def report_if_sweep_finished(sweep_dir: Path) -> Path | None:
     """Write the sweep's report once the last step of every point has finished; return its folder."""
-    points = recorded_points(sweep_dir)
-    last_steps = [RunLayout(sweep_dir / "points" / name).step(point["length"] - 1)
-                  for name, point in points.items()]
-    if not all(step.finished() for step in last_steps):
+    try:
+        points = recorded_points(sweep_dir)
+        last_steps = [RunLayout(sweep_dir / "points" / name).step(point["length"] - 1)
+                      for name, point in points.items()]
+        if not all(step.finished() for step in last_steps):
+            return None
+        write_report([sweep_dir], sweep_dir / "report")
+    except Exception as err:  # noqa: BLE001 - the step itself finished: a report problem must not fail its job
+        log.warning("the sweep's report could not be written (%s: %s); run: wilss report %s",
+                    type(err).__name__, err, sweep_dir)
         return None
-    write_report([sweep_dir], sweep_dir / "report")
     return sweep_dir / "report"
 
 

@@ -18,7 +18,7 @@ import time
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
 from wilss.cli import read_overrides
-from wilss.config import run_layout
+from wilss.config import load_config, run_layout
 from wilss.errors import exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.submitter import StepPlan, submit_chain
@@ -51,7 +51,8 @@ Queue every step of the task (step t waits for step t-1 with afterok), e.g.
   python -m wilss.submit experiment=demo cluster=local
   python -m wilss.submit experiment=demo seed=0,1,2 method=wilson,ft     # a sweep: one chain per point
 Resources: launch.{nodes,tasks_per_node,gpus_per_node,cpus_per_task,mem_gb,timeout_min,partition,account,qos,
-constraint,additional,setup,array_parallelism}; cluster=slurm|local|auto; sweep_dir=. Follow a run with python -m wilss.status RUN_DIR.
+constraint,additional,setup,array_parallelism}; cluster=slurm|local|auto; sweep_dir=.
+Follow a run with python -m wilss.status RUN_DIR.
 """
 
 
@@ -65,10 +66,16 @@ def submit_sweep_cli(args: list[str]) -> None:
     for array in arrays:
         waits = f", {array.dependency}" if array.dependency else ""
         print(f"  step {array.step}: job array {array.job_id} ({array.size} tasks{waits})")
-    if cluster == "local":
+    if cluster == "local" and any(unit.plan.action in ("done", "submitted") for unit in units):
         print(write_report([sweep.directory], sweep.directory / "report").markdown)
     elif arrays or any(unit.plan.action == "active" for unit in units):
         print(f"follow it: python -m wilss.status {sweep.directory}")
+        if load_config(list(sweep.points[0].overrides)).launch.wait:
+            wait_for([unit.plan for unit in units])
+            if not all(unit.files.finished() for unit in units):
+                print(f"wilss: the sweep did not finish; see python -m wilss.status {sweep.directory}",
+                      file=sys.stderr)
+                sys.exit(EXIT_CHAIN_FAILED)
     if any(unit.plan.action in ("failed", "blocked") for unit in units):
         sys.exit(EXIT_CHAIN_FAILED)
 

@@ -4,7 +4,7 @@ one chain with its own run directory.
 
 Layout of a sweep directory (`sweep_dir=`, default `<output_root>/sweeps/<dataset>-<name>`):
 
-    sweep.json                    the base overrides and every point (its overrides and chain length)
+    sweep.json                    every point: its values, overrides, chain length and step-0 key
     points/<point>/step<t>/       the point's steps; step0 is a link into shared/
     shared/step0-<key>/step0/     one step 0 for every point with the same step-0 configuration
     jobs/, report/                Slurm job logs; the report (`wilss report`)
@@ -54,7 +54,6 @@ class Point:
 @dataclass
 class Sweep:
     directory: Path
-    base: list[str]
     points: list[Point]
     step0_keys: dict[str, str] = field(default_factory=dict)  # point name -> key of its shared step 0
 
@@ -139,7 +138,7 @@ def expand(overrides: list[str]) -> Sweep:
     """The sweep's points, each with its chain length and step-0 key (composes each point's config once)."""
     base, axes = sweep_axes(overrides)
     directory = default_sweep_dir(base).absolute()
-    sweep = Sweep(directory, base, [])
+    sweep = Sweep(directory, [])
     for assignments in itertools.product(*axes):
         located = [o for o in base if not o.startswith("sweep_dir=")]  # replaced by the absolute path
         point_overrides = (*located, *assignments, f"sweep_dir={directory}")
@@ -173,6 +172,8 @@ def prepare(sweep: Sweep) -> None:
             raise WilssError(f"point '{point.name}' of '{sweep.directory}' was submitted with other overrides "
                              f"({' '.join(_computing(before))}); choose another sweep_dir= for these, or submit "
                              "the same overrides again.")
+        if before is not None:  # the same point keeps its step 0, even if a newer wilss hashes its config anew
+            sweep.step0_keys[point.name] = recorded[point.name]["step0"]
         link_step0(sweep, point)
     points = {**recorded, **{p.name: {"overrides": list(p.overrides), "values": list(p.values), "length": p.length,
                                       "step0": sweep.step0_keys[p.name]} for p in sweep.points}}

@@ -7,7 +7,7 @@ resumes from its `last.pt`.
 
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,16 +17,17 @@ from torch.utils.data import DataLoader
 
 from wilss import distributed
 from wilss.atomic import remove_leftover_temporaries
-from wilss.checkpoint import check_meta, code_version, load_checkpoint, save_checkpoint, task_meta
+from wilss.checkpoint import code_version, load_checked, run_meta, save_checkpoint
 from wilss.cli import read_overrides
 from wilss.core import configure_determinism, log, setup_logging
 from wilss.config import (epochs_of, eval_batch_size, load_config, optim_phase, recipe_of, step_layout, task_of,
                           to_yaml)
 from wilss.data.build import build_eval_datasets, build_training_stream, subset_size
+from wilss.data.check import check_step_data
 from wilss.data.tasks import get_task
 from wilss.engine.evaluate import eval_loader, evaluate
 from wilss.engine.hooks import CheckpointHook, ProgressHook, StopHook, ValidationHook
-from wilss.engine.interrupt import (EvaluationInterrupted, StopRequest, TrainingInterrupted,
+from wilss.engine.interrupt import (EvaluationInterrupted, StopRequest, TrainingInterrupted, end_workers_at_exit,
                                     leave_stop_signals_to_the_main_process)
 from wilss.engine.loggers import MetricLoggers
 from wilss.engine.optim import build_optimizer, build_schedule
@@ -93,15 +94,40 @@ def previous_step_path(cfg: DictConfig, task) -> Path:
     return Path(cfg.step_ckpt) if cfg.step_ckpt else step_layout(cfg, task.step - 1).final
 
 
-def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool) -> torch.nn.Module:
+@dataclass(frozen=True)
+class StepCheckpoints:
+    """The checkpoints a step starts from, loaded and checked before anything is written: its own final
+    weights (the step is done), its resume state, and step t−1's final weights (weak steps)."""
+
+    final: dict | None = None
+    last: dict | None = None
+    previous: dict | None = None
+
+
+def load_step_checkpoints(cfg: DictConfig, task) -> StepCheckpoints:
+    expected = run_meta(task, cfg.overlap, cfg.model)
+    out = step_layout(cfg)
+    if out.final.exists():
+        return StepCheckpoints(final=load_checked(out.final, expected, "run_dir"))
+    last = None
+    if out.last.exists():
+        last = load_checked(out.last, expected, "run_dir", resume=True)
+    previous = None
+    if recipe_of(cfg).from_previous:
+        previous_task = get_task(task.dataset, task.name, task.step - 1)
+        previous = load_checked(previous_step_path(cfg, task), run_meta(previous_task, cfg.overlap, cfg.model),
+                                "step_ckpt")
+    return StepCheckpoints(last=last, previous=previous)
+
+
+def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool,
+                       checkpoint: dict) -> torch.nn.Module:
     """Initialise step t from step t−1's final weights and return those weights as the frozen old model.
 
     Every key of the checkpoint must fit the new model, and the new model may lack only the new classifier:
     anything else fails loudly instead of silently loading nothing (the original loaded non-strictly; docs/fidelity.md)."""
     path = previous_step_path(cfg, task)
-    checkpoint = load_checkpoint(path)
     previous = get_task(task.dataset, task.name, task.step - 1)
-    check_meta(checkpoint, path, task_meta(previous))
     state = checkpoint["modules"]["model"]
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -134,9 +160,9 @@ def cast_weights(model: torch.nn.Module, dtype: torch.dtype) -> None:
             module.to(dtype)
 
 
-def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool):
-    """The registered method of the step (wilss/methods/), given step t−1 as the frozen old model when it starts
-    from there."""
+def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool, previous: dict | None):
+    """The registered method of the step (wilss/methods/), given step t−1 (`previous`, already checked) as the
+    frozen old model when it starts from there."""
     def wrap(module: torch.nn.Module) -> torch.nn.Module:
         """What the forward pass calls: DDP across processes, torch.compile'd on request (state_dict and
         optimizer stay on the plain module)."""
@@ -144,17 +170,16 @@ def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_l
         return torch.compile(network) if cfg.train.compile else network
 
     recipe = recipe_of(cfg)
-    old_model = load_previous_step(cfg, task, model, dist, channels_last) if recipe.from_previous else None
+    old_model = (load_previous_step(cfg, task, model, dist, channels_last, previous) if recipe.from_previous
+                 else None)
     context = MethodContext(cfg, task, model, wrap, old_model, dist.device, channels_last,
                             cfg.model.sync_bn and dist.world_size > 1)
     return METHODS.get(recipe.method)(context)
 
 
-def evaluate_finished_step(cfg: DictConfig, task, dist, precision: str, channels_last: bool, out: StepLayout,
-                           stop: StopRequest | None) -> dict:
+def evaluate_finished_step(cfg: DictConfig, task, final: dict, dist, precision: str, channels_last: bool,
+                           out: StepLayout, stop: StopRequest | None) -> dict:
     """A step that already has its final checkpoint is not trained again: its weights are (re-)evaluated."""
-    final = load_checkpoint(out.final, option="run_dir")
-    check_meta(final, out.final, task_meta(task), option="run_dir")
     model = build_step_model(cfg, task, dist, channels_last)
     model.load_state_dict(final["modules"]["model"])
     log.info("step already trained (%s): evaluating its final weights", out.final)
@@ -177,7 +202,7 @@ def later_iterations(cfg: DictConfig) -> int:
     return total
 
 
-def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bool) -> Trainer:
+def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bool, previous: dict | None) -> Trainer:
     """A step's training loop and everything it drives: data stream, model, method, optimizer, schedule."""
     recipe = recipe_of(cfg)
     # The joint baseline trains every class seen so far at once, on all their images.
@@ -185,11 +210,12 @@ def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bo
     train_set, sampler = build_training_stream(cfg, train_task, recipe.weak, dist.rank, dist.world_size)
     workers = cfg.train.num_workers
     # Its own generator: creating the loader again after a resume must not draw from the global one.
+    end_workers_at_exit()
     loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
                         pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0,
                         generator=torch.Generator(), worker_init_fn=leave_stop_signals_to_the_main_process)
     model = build_step_model(cfg, task, dist, channels_last)
-    method = build_method(cfg, task, model, dist, channels_last)
+    method = build_method(cfg, task, model, dist, channels_last, previous)
     phase = optim_phase(cfg)
     optimizer = build_optimizer(method.param_groups(phase), cfg.optim)
     progress = Progress(epochs=epochs_of(cfg), iters_per_epoch=sampler.batches_per_epoch())
@@ -207,10 +233,13 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     dist = distributed.init_distributed(cfg.train.device)
     task = task_of(cfg)
     out = step_layout(cfg)
-    setup_logging(out.train_log, dist.is_main)
     if cfg.train.batch_size % dist.world_size:
         raise WilssError(f"train.batch_size={cfg.train.batch_size} is not divisible by the {dist.world_size} "
                          "processes; choose a multiple of the world size.")
+    # Every input is checked before the step directory is touched: a refused run leaves no trace.
+    check_step_data(cfg, task)
+    inputs = load_step_checkpoints(cfg, task)
+    setup_logging(out.train_log, dist.is_main)
     if dist.is_main:
         out.config.write_text(to_yaml(cfg))
     torch.manual_seed(cfg.seed + dist.rank)
@@ -223,22 +252,20 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     if dist.is_main:
         for leftover in remove_leftover_temporaries(out.checkpoints):  # no other writer: this run owns the step
             log.info("removed %s, left by a save that was killed", leftover)
-    if out.final.is_file():
-        return evaluate_finished_step(cfg, task, dist, precision, channels_last, out, stop)
+    if inputs.final is not None:
+        return evaluate_finished_step(cfg, task, inputs.final, dist, precision, channels_last, out, stop)
 
     # --- data, model, method, optimizer, schedule ---------------------------------------------------------
-    trainer = build_trainer(cfg, task, dist, precision, channels_last)
+    trainer = build_trainer(cfg, task, dist, precision, channels_last, inputs.previous)
     model, progress = trainer.method.model, trainer.progress
     val_set = build_eval_datasets(cfg.dataset, task, cfg.eval.mode)["val"]
     val_loader = eval_loader(val_set, dist, eval_batch_size(cfg), cfg.train.num_workers)
 
     # --- resume or start ---------------------------------------------------------------------------------
     resumed_meta: dict = {}
-    if out.last.is_file():
-        state = load_checkpoint(out.last, option="run_dir")
-        check_meta(state, out.last, task_meta(task), option="run_dir")
-        trainer.load_resume_state(state, dist.rank)
-        resumed_meta = state["meta"]
+    if inputs.last is not None:
+        trainer.load_resume_state(inputs.last, dist.rank)
+        resumed_meta = inputs.last["meta"]
         log.info("resumed from %s at epoch %d, iteration %d", out.last, progress.epoch, progress.iteration)
 
     # --- hooks and loop ----------------------------------------------------------------------------------
@@ -249,8 +276,9 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     validation.last_metrics = resumed_meta.get("metrics") or {}
     validation.owed = bool(resumed_meta.get("validation_owed"))
 
-    fixed_meta = task_meta(task) | {"class_names": task.class_names(), "code_version": code_version(),
-                                    "config": OmegaConf.to_container(cfg, resolve=True)}
+    fixed_meta = run_meta(task, cfg.overlap, cfg.model) | {
+        "class_names": task.class_names(), "code_version": code_version(),
+        "config": OmegaConf.to_container(cfg, resolve=True)}
 
     def meta() -> dict:
         return fixed_meta | {"progress": progress.state_dict(), "metrics": validation.last_metrics,

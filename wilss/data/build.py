@@ -13,6 +13,7 @@ from wilss.data.datasets import DATASETS, Source
 from wilss.data.labels import image_label_matrix, label_lut, step_subset
 from wilss.data.replay import build_replay_dataset
 from wilss.data.sampler import MixedShardSampler, ShardSampler
+from wilss.data.sources import Split
 from wilss.data.tasks import Task
 from wilss.data.transforms import eval_transform, train_transform
 from wilss.data.web import build_web_dataset
@@ -24,6 +25,11 @@ EPOCH_LENGTHS = ("step_images", "step_data", "released")
 def _sources(cfg, task: Task) -> dict[str, Source]:
     """Named sources of the step: 'train', 'val' (validated during training) and optionally 'test'."""
     return DATASETS.get(cfg.name).sources(cfg, task)
+
+
+def step_splits(cfg, task: Task) -> list[Split]:
+    """Every on-disk split a step of `task` reads (what `wilss data check` and the preflight of a run check)."""
+    return [source.split for source in _sources(cfg, task).values()]
 
 
 def build_train_dataset(cfg, task: Task, overlap: bool, void_as_background: bool = True,

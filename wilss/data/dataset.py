@@ -9,25 +9,10 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from wilss.errors import WilssError
-
-
-def load_rgb(path: Path) -> Image.Image:
-    return Image.open(path).convert("RGB")
-
-
-def load_label_map(path: Path, image: Image.Image, image_path: Path) -> np.ndarray:
-    """A single-channel label PNG that must cover `image` pixel for pixel."""
-    raw = np.asarray(Image.open(path))
-    if raw.shape != (image.height, image.width):
-        raise WilssError(
-            f"image '{image_path}' is {image.width}x{image.height} but its mask "
-            f"'{path}' is {raw.shape[1]}x{raw.shape[0]}; they must match."
-        )
-    return raw
+from wilss.data.transforms import LabelMap
+from wilss.data.validate import open_image, open_pair
 
 
 def augment(transform: v2.Transform, seed: int, *inputs):
@@ -59,7 +44,7 @@ class ImageLabelDataset(Dataset):
 
     def __getitem__(self, item: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, seed = item
-        image = augment(self.transform, seed, load_rgb(self.images[index]))
+        image = augment(self.transform, seed, open_image(self.images[index]))
         return {"image": plain(image), "labels": self.image_labels[index], "index": torch.tensor(index)}
 
 
@@ -74,13 +59,11 @@ class SegmentationDataset(ImageLabelDataset):
         if len(masks) != len(images):
             raise ValueError("images and masks must have one entry per sample")
         self.masks, self.pixel_labels = list(masks), pixel_labels
-        self.lut = torch.from_numpy(lut.astype(np.int64))
+        self.lut = torch.from_numpy(lut.astype(np.uint8))
 
-    def _load(self, index: int) -> tuple[Image.Image, tv_tensors.Mask]:
-        image = load_rgb(self.images[index])
-        raw = load_label_map(self.masks[index], image, self.images[index])
-        labels = self.lut[torch.from_numpy(raw.astype(np.int64))]
-        return image, tv_tensors.Mask(labels.unsqueeze(0))
+    def _load(self, index: int) -> tuple[Image.Image, LabelMap]:
+        image, raw = open_pair(self.images[index], self.masks[index])
+        return image, LabelMap(self.lut[torch.from_numpy(raw).long()].unsqueeze(0))
 
     def __getitem__(self, item: tuple[int, int]) -> dict[str, torch.Tensor]:
         if not self.pixel_labels:

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
-from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from wilss.data.dataset import augment, load_label_map, load_rgb, plain
+from wilss.data.dataset import augment, plain
 from wilss.data.index import scan
 from wilss.data.labels import IGNORE
 from wilss.data.sources import Split
 from wilss.data.tasks import Task
+from wilss.data.transforms import LabelMap
+from wilss.data.validate import open_pair
 from wilss.errors import WilssError
 
 LIST_FILE = "train_fullPath.txt"
@@ -100,7 +100,7 @@ def check_labels(pairs: list[tuple[Path, Path]], path: Path, num_step0: int) -> 
 
 def crop_label_vector(mask: torch.Tensor, num_labels: int) -> torch.Tensor:
     """Image-level vector of a (cropped) pseudo-label: entry k−1 is 1 for every class index k > 0 present."""
-    present = torch.unique(mask)
+    present = torch.unique(mask).long()
     present = present[(present > 0) & (present != IGNORE)]
     vector = torch.zeros(num_labels, dtype=torch.float32)
     vector[present - 1] = 1.0
@@ -122,10 +122,8 @@ class ReplayDataset(Dataset):
 
     def __getitem__(self, item: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, seed = item
-        image = load_rgb(self.images[index])
-        raw = load_label_map(self.labels[index], image, self.images[index])
-        mask = tv_tensors.Mask(torch.from_numpy(raw.astype(np.int64)).unsqueeze(0))
-        image, mask = augment(self.transform, seed, image, mask)
+        image, raw = open_pair(self.images[index], self.labels[index])
+        image, mask = augment(self.transform, seed, image, LabelMap(torch.from_numpy(raw).unsqueeze(0)))
         return {"image": plain(image), "labels": crop_label_vector(plain(mask), self.num_labels),
                 "index": torch.tensor(index)}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from wilss.data.validate import confined, drop_duplicates, read_list_lines
 from wilss.errors import WilssError
 
 VOC_SPLIT_FILES = {"train": "train_aug.txt", "val": "val.txt"}
@@ -30,50 +31,63 @@ class Split:
 
 
 def _require_dir(root: Path, option: str) -> Path:
+    if root.is_file():
+        raise WilssError(f"dataset root '{root}' is a file, not a folder (option {option}). Point the option at "
+                         "the folder that holds the dataset (unpack an archive first: `wilss data prepare`).")
     if not root.is_dir():
         raise WilssError(
-            f"dataset root '{root}' does not exist (option {option}). Point it at the dataset folder, "
-            "or run the demo on the synthetic data (`dataset=synthetic`), which is generated on first use."
+            f"dataset root '{root}' does not exist (option {option}). Point it at the dataset folder (made by "
+            "`wilss data prepare`), or run the demo on the synthetic data (`dataset=synthetic`), which is "
+            "generated on first use."
         )
     return root
 
 
-def _read_list(path: Path, option: str) -> list[str]:
+def _read_list(path: Path, option: str) -> list[tuple[int, str]]:
     if not path.is_file():
         raise WilssError(
             f"split list '{path}' is missing (dataset root from option {option}). "
-            "The VOC layout needs splits/train_aug.txt and splits/val.txt (see README, 'Real data')."
+            "The VOC layout needs splits/train_aug.txt and splits/val.txt (see docs/data.md; "
+            "`wilss data prepare` writes them)."
         )
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return read_list_lines(path, option)
+
+
+def _voc_entry(root: Path, line: str, where: str) -> tuple[Path, Path]:
+    """A VOC list line: '<image> <mask>' paths (MiB/WILSON lists) or a bare image id (VOC's own
+    ImageSets/Segmentation lists), which names JPEGImages/<id>.jpg and SegmentationClassAug/<id>.png."""
+    parts = line.split()
+    if len(parts) == 1:
+        parts = [f"JPEGImages/{parts[0]}.jpg", f"SegmentationClassAug/{parts[0]}.png"]
+    if len(parts) != 2:
+        raise WilssError(f"{where}: expected an image id or two paths '<image> <mask>', got '{line}'. "
+                         "Fix the line or regenerate the list with `wilss data prepare voc`.")
+    return confined(root, parts[0], where), confined(root, parts[1], where)
 
 
 def voc_split(root: Path, split: str, option: str = "dataset.root") -> Split:
-    """VOC layout: `splits/<list>.txt` lines '/JPEGImages/<id>.jpg /SegmentationClassAug/<id>.png'."""
+    """VOC layout: `splits/<list>.txt`, lines '/JPEGImages/<id>.jpg /SegmentationClassAug/<id>.png' or ids."""
     root = _require_dir(Path(root), option)
     list_file = root / "splits" / VOC_SPLIT_FILES[split]
-    images, masks = [], []
-    for number, line in enumerate(_read_list(list_file, option), start=1):
-        parts = line.split()
-        if len(parts) != 2:
-            raise WilssError(
-                f"{list_file}:{number}: expected two paths '<image> <mask>', got '{line}'. "
-                "Fix the line or regenerate the list."
-            )
-        images.append(root / parts[0].lstrip("/"))
-        masks.append(root / parts[1].lstrip("/"))
-    return Split(split, tuple(images), tuple(masks), list_file, frozenset(range(21)) | {255})
+    entries = [(number, _voc_entry(root, line, f"{list_file}:{number}"))
+               for number, line in _read_list(list_file, option)]
+    pairs = drop_duplicates(entries, list_file)
+    return Split(split, tuple(image for image, _ in pairs), tuple(mask for _, mask in pairs), list_file,
+                 frozenset(range(21)) | {255})
 
 
 def coco_split(root: Path, split: str, option: str = "dataset.coco_root") -> Split:
     """COCO layout: `split/<split>.txt` image ids; `images/<dir>/<id>.jpg`; `annotations/<dir>/<id>.png`.
 
     Masks hold COCO ids 1..91 for things (COCO-Stuff thing id + 1), 0 for stuff and 255 for unlabelled, as
-    written by `scripts/prepare_coco.py`.
+    written by `wilss data prepare coco-voc`.
     """
     root = _require_dir(Path(root), option)
     list_file = root / "split" / f"{split}.txt"
     folder = COCO_SPLIT_DIRS[split]
-    ids = _read_list(list_file, option)
-    images = tuple(root / "images" / folder / f"{i}.jpg" for i in ids)
-    masks = tuple(root / "annotations" / folder / f"{i}.png" for i in ids)
-    return Split(split, images, masks, list_file, frozenset(range(92)) | {255})
+    entries = [(number, (confined(root, f"images/{folder}/{i}.jpg", f"{list_file}:{number}"),
+                         confined(root, f"annotations/{folder}/{i}.png", f"{list_file}:{number}")))
+               for number, i in _read_list(list_file, option)]
+    pairs = drop_duplicates(entries, list_file)
+    return Split(split, tuple(image for image, _ in pairs), tuple(mask for _, mask in pairs), list_file,
+                 frozenset(range(92)) | {255})

@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+from torchvision.transforms.v2.functional._geometry import _compute_resized_output_size
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class LabelMap(tv_tensors.Mask):
+    """A uint8 mask resized the way the original resizes its PIL masks: PIL's nearest neighbour, which samples
+    at pixel centres. torchvision's nearest on tensors samples at pixel corners and picks other pixels (void and
+    class borders move). Every other transform treats it as a plain `Mask`."""
+
+
+def _pil_nearest(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    planes = mask.as_subclass(torch.Tensor).reshape(-1, *mask.shape[-2:]).numpy()
+    resized = [np.asarray(Image.fromarray(plane).resize((width, height), Image.NEAREST)) for plane in planes]
+    # kernels registered from outside torchvision must keep the tv_tensor type themselves
+    return tv_tensors.wrap(torch.from_numpy(np.stack(resized)).reshape(*mask.shape[:-2], height, width), like=mask)
+
+
+@F.register_kernel(F.resize, LabelMap)
+def _resize_label_map(mask, size, interpolation=None, max_size=None, antialias=None):
+    # the output size rule of torchvision's own kernels, so the mask keeps the image's size
+    height, width = _compute_resized_output_size(tuple(mask.shape[-2:]), size, max_size)
+    return _pil_nearest(mask, height, width)
+
+
+@F.register_kernel(F.resized_crop, LabelMap)
+def _resized_crop_label_map(mask, top, left, height, width, size, interpolation=None, antialias=None):
+    return _pil_nearest(F.crop_mask(mask, top, left, height, width), *size)
 
 
 def _to_normalized_tensor() -> list[v2.Transform]:

@@ -19,7 +19,7 @@ from torchvision.transforms import v2
 from wilss.core import log
 from wilss.data.caption_files import read_captions_tsv
 from wilss.data.dataset import ImageLabelDataset
-from wilss.data.tasks import Task, VOC_CLASSES, VOC_TO_COCO
+from wilss.data.tasks import Task, VOC_CLASSES, VOC_TO_COCO, class_family
 from wilss.data.vocabulary import labels_of
 from wilss.errors import WilssError
 

@@ -5,6 +5,9 @@ No torch here: the launcher installs its signal handlers from this module before
 
 from __future__ import annotations
 
+import atexit
+import functools
+import multiprocessing
 import signal
 
 # What a scheduler sends every process of a job to end it early: a preemption or cancellation notice (TERM), a
@@ -31,9 +34,23 @@ def leave_stop_signals_to_the_main_process(_worker_id: int = 0) -> None:
     """`worker_init_fn` of every data-loading worker. The scheduler signals all processes of the job, workers
     included; torch's workers die of TERM (and of USR1/USR2 by default), and the main process then fails with
     'DataLoader worker is killed' before it can save. Ignored here, the signal only reaches the training loop,
-    which stops the workers itself."""
+    which stops the workers itself (see `end_workers_at_exit`)."""
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, signal.SIG_IGN)
+
+
+@functools.cache
+def end_workers_at_exit() -> None:
+    """In the main process, once: at interpreter exit, kill the data-loading workers that are still there.
+    Python's multiprocessing ends them with TERM at exit, then waits for them; a worker that ignores TERM
+    (above) and was not shut down (an exception left its loader alive) would make that wait endless."""
+    atexit.register(_kill_workers)
+
+
+def _kill_workers() -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # torch's handler would report each as a crashed worker
+    for child in multiprocessing.active_children():
+        child.kill()
 
 
 class TrainingInterrupted(Exception):

@@ -178,6 +178,11 @@ def submit_sweep(overrides: list[str]) -> tuple[Sweep, str, list[Unit], list[Arr
     sweep = expand(overrides)
     cfg = load_config(list(sweep.points[0].overrides))
     cluster = resolve_cluster(cfg)
+    if cfg.launch.preflight:
+        from wilss import preflight  # imported here, as in the submitter: its checks read the submitter
+
+        for members in sweep.groups().values():  # one per step 0: the data, weights and resources it needs
+            preflight.require(load_config(sweep.overrides_for(members[0], 0)))
     prepare(sweep)
     units = build_units(sweep)
     plan_units(units, cluster, cfg.launch.resubmit_failed)

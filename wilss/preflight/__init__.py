@@ -27,6 +27,8 @@ class Check:
 CHECKS: tuple[Check, ...] = (
     Check("torch / CUDA / InPlace-ABN", environment.problems, cheap=True),
     Check("dataset layout and split lists", dataset.layout_problems, cheap=True),
+    # cheap once `wilss data check` (or an earlier run) has cached the verdict; a first look decodes the dataset
+    Check("every image and mask decodes", dataset.decode_problems, cheap=True),
     Check("per-step subset sizes", dataset.subset_problems, cheap=False),
     Check("ImageNet weights present", weights.presence_problems, cheap=True),
     Check("ImageNet weights md5", weights.checksum_problems, cheap=False),

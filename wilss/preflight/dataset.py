@@ -1,5 +1,6 @@
 """The dataset a run reads: its layout and split lists (cheap), and each pending step's training subset against
-the sizes of the original's published index files (a scan of every mask the first time, cached afterwards)."""
+the sizes of the original's published index files (a scan of every mask the first time, cached afterwards). What
+is published comes from the dataset's registry entry (`DatasetSpec.published`)."""
 
 from __future__ import annotations
 
@@ -7,45 +8,47 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from wilss.data.build import subset_size
-from wilss.data.sources import Split, coco_split, voc_split
+from wilss.data.build import step_splits, subset_size
+from wilss.data.check import step_verdicts
+from wilss.data.datasets import DATASETS, DatasetSpec
+from wilss.data.index import MAX_REPORTED_PROBLEMS
+from wilss.data.sources import Split
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError
 from wilss.preflight.steps import pending_steps
 
-# Lines of the published split lists: VOC's train_aug / val, COCO's train2017 / val2017 ids.
-PUBLISHED_LISTS = {("voc", "train"): 10582, ("voc", "val"): 1449, ("coco", "train"): 118287, ("coco", "val"): 5000}
-# Training images of each step in the original's index files: (dataset, task, overlap, step) -> images.
-PUBLISHED_SUBSETS = {
-    ("voc", "15-5", False, 0): 8437, ("voc", "15-5", True, 0): 9568,
-    ("voc", "15-5", False, 1): 2145, ("voc", "15-5", True, 1): 2145,
-    ("voc", "10-10", False, 0): 3706, ("voc", "10-10", True, 0): 6139,
-    ("voc", "10-10", False, 1): 6876, ("voc", "10-10", True, 1): 6876,
-    ("coco-voc", "voc", False, 0): 23274, ("coco-voc", "voc", False, 1): 10582,
-}
 LIST_FIX = "use the lists that ship with WILSON/MiB (README, 'Real data')"
 
 
-def _splits(data: DictConfig) -> list[tuple[str, Split]]:
-    """(layout, split) of every split the dataset reads; raises WilssError naming the folder or list."""
-    if data.name == "coco-voc":
-        return [("coco", coco_split(data.coco_root, split)) for split in ("train", "val")] + \
-               [("voc", voc_split(data.voc_root, split, "dataset.voc_root")) for split in ("train", "val")]
-    return [("voc", voc_split(data.root, split)) for split in ("train", "val")]
+def _spec(cfg: DictConfig) -> DatasetSpec:
+    return DATASETS.get(cfg.dataset.name)
+
+
+def _splits(cfg: DictConfig) -> list[Split]:
+    """Every split the pending steps read, each once; raises WilssError naming the folder or list."""
+    splits: dict[Path, Split] = {}
+    for step in pending_steps(cfg):
+        for split in step_splits(cfg.dataset, get_task(cfg.dataset.name, cfg.task.name, step)):
+            splits.setdefault(split.list_file, split)
+    return list(splits.values())
 
 
 def _missing_files(split: Split) -> list[Path]:
     return [path for pair in zip(split.images, split.masks) for path in pair if not path.is_file()]
 
 
+def _not_drawn_yet(cfg: DictConfig) -> bool:
+    return _spec(cfg).drawn and not Path(cfg.dataset.root).is_dir()
+
+
 def layout_problems(cfg: DictConfig) -> list[str]:
-    data = cfg.dataset
-    if data.name == "synthetic" and not Path(data.root).is_dir():
+    if _not_drawn_yet(cfg):
         return []  # drawn on first use, into the output directory (checked there)
+    published = _spec(cfg).published.lines
     problems = []
-    for layout, split in _splits(data):
-        expected = PUBLISHED_LISTS[layout, split.name]
-        if data.name != "synthetic" and len(split) != expected:
+    for split in _splits(cfg):
+        expected = published.get(f"{split.list_file.parent.name}/{split.list_file.name}")
+        if expected is not None and len(split) != expected:
             problems.append(f"{split.list_file}: {len(split)} entries, the published {split.name} split has "
                             f"{expected}: {LIST_FIX}")
         missing = _missing_files(split)
@@ -55,18 +58,35 @@ def layout_problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
+def decode_problems(cfg: DictConfig) -> list[str]:
+    """Every image and mask the pending steps read decodes and fits (the verdict of `wilss data check`, cached:
+    only a dataset never checked is decoded, once). The first few problems of each split, one line each."""
+    if _not_drawn_yet(cfg):
+        return []  # drawn on first use; the run checks it then
+    verdicts = {split.list_file: (split, found) for step in pending_steps(cfg)
+                for split, found in step_verdicts(cfg, get_task(cfg.dataset.name, cfg.task.name, step))}
+    problems = []
+    for split, found in verdicts.values():
+        problems += found[:MAX_REPORTED_PROBLEMS]
+        if len(found) > MAX_REPORTED_PROBLEMS:
+            problems.append(f"{split.list_file}: {len(found) - MAX_REPORTED_PROBLEMS} more unusable samples; "
+                            "`wilss data check` lists them all")
+    return problems
+
+
 def subset_problems(cfg: DictConfig) -> list[str]:
     data, problems = cfg.dataset, []
-    if data.name == "synthetic":
+    published = _spec(cfg).published.subsets
+    if not published:
         return []  # no published index
     try:
-        unreadable = any(_missing_files(split) for _, split in _splits(data))
+        unreadable = any(_missing_files(split) for split in _splits(cfg))
     except WilssError:
         unreadable = True
     if unreadable:
         return []  # the layout check names the missing folder or files; a count would only repeat it
     for step in pending_steps(cfg):
-        expected = PUBLISHED_SUBSETS.get((data.name, cfg.task.name, bool(cfg.overlap), step))
+        expected = published.get((cfg.task.name, bool(cfg.overlap), step))
         if expected is None:
             continue  # no published index for this task (15-1, 10-2)
         print(f"doctor: counting the step-{step} training images (a scan of the masks the first time, cached in "

@@ -29,7 +29,7 @@ from PIL import Image
 from wilss.atomic import atomic_write_folder
 from wilss.checkpoint import check_meta, load_checkpoint, task_meta
 from wilss.core import sha256_of
-from wilss.data.dataset import load_rgb
+from wilss.data.validate import open_image
 from wilss.data.replay import LIST_FILE
 from wilss.data.tasks import Task, get_task
 from wilss.data.transforms import eval_transform
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> None:
     def write(work: Path) -> None:
         for source, source_images in selection.items():
             write_source(work / source, out / source, source_images,
-                         lambda image: predict_label(model, load_rgb(image), device))
+                         lambda image: predict_label(model, open_image(image), device))
         written = sorted(path for path in work.rglob("*") if path.is_file())
         write_manifest(work, COMMAND,
                        parameters={"checkpoint_meta": task_meta(task), "device": args.device,

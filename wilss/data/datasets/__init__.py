@@ -2,7 +2,8 @@
 
 A spec says which class ids its tasks use (`classes`: the VOC ids 0-20, or the COCO ids of COCO-to-VOC) and
 where each split of a step comes from (`sources`), as `Source`s: a split on disk plus the table from its raw
-mask ids to the task's class ids. Adding a dataset: a module here plus a `wilss/configs/dataset/<name>.yaml`
+mask ids to the task's class ids. `published` holds the official files' sizes
+(checked by `wilss doctor`). Adding a dataset: a module here plus a `wilss/configs/dataset/<name>.yaml`
 (docs/design.md).
 """
 
@@ -38,10 +39,23 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Published:
+    """Sizes of the official files, which the preflight compares with what is on disk: lines of each split list
+    (keyed by '<list folder>/<list file>') and the training images of each step in the original's index files
+    (keyed by (task, overlap, step))."""
+
+    lines: dict[str, int] = field(default_factory=dict)
+    subsets: dict[tuple[str, bool, int], int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     classes: str                                          # "voc" | "coco": the ids its tasks are written in
     sources: Callable[[object, Task], dict[str, Source]]  # (dataset config, task) -> 'train', 'val'[, 'test']
     overlap: bool = True                                  # whether overlap=true means anything for it
+    drawn: bool = False                                   # drawn into `root` on first use: nothing to check before
+    published: Published = field(default_factory=Published)
+    root_option: str = "root"                             # the folder `wilss data check ROOT` stands for
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset", __name__, "dataset")

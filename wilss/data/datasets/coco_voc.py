@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from wilss.data.datasets import DATASETS, DatasetSpec, Source
+from wilss.data.datasets import DATASETS, DatasetSpec, Published, Source
+from wilss.data.datasets.voc import VOC_LINES
 from wilss.data.sources import coco_split, voc_split
 from wilss.data.tasks import VOC_TO_COCO, Task
 
@@ -29,4 +30,8 @@ def coco_voc_sources(cfg, task: Task) -> dict[str, Source]:
     }
 
 
-DATASETS.register("coco-voc")(DatasetSpec("coco", coco_voc_sources, overlap=False))
+# COCO's train2017 / val2017 ids, VOC's lists, and the original's index sizes of the two steps.
+PUBLISHED = Published({"split/train.txt": 118287, "split/val.txt": 5000} | VOC_LINES,
+                      {("voc", False, 0): 23274, ("voc", False, 1): 10582})
+DATASETS.register("coco-voc")(DatasetSpec("coco", coco_voc_sources, overlap=False, published=PUBLISHED,
+                                          root_option="coco_root"))

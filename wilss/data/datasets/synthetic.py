@@ -17,4 +17,4 @@ def synthetic_sources(cfg, task: Task) -> dict[str, Source]:
     return voc_sources(root)
 
 
-DATASETS.register("synthetic")(DatasetSpec("voc", synthetic_sources))
+DATASETS.register("synthetic")(DatasetSpec("voc", synthetic_sources, drawn=True))

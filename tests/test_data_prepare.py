@@ -1,0 +1,159 @@
+"""`wilss data prepare` on archives in the official formats, then `wilss data check` and the subset sizes of
+the prepared roots; checksums, resume after a kill, and no half dataset."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, run_cli
+from official_formats import class_map, sbd_mat_bytes, write_coco_zips, write_sbd_tgz, write_voc_tar
+from wilss.data.build import subset_size
+from wilss.data.tasks import get_task
+
+# VOC: 01, 02 train; 03, 04 val. SBD annotates 02 (a different mask: VOC's wins), 03 (VOC val: kept out of
+# train_aug), 09 and 10, which VOC's segmentation sets lack. 11 is an image no set lists.
+VOC_TRAIN = {"2007_000001": [1], "2007_000002": [15]}
+VOC_VAL = {"2007_000003": [2], "2007_000004": [18]}
+SBD_TRAIN = {"2007_000002": [16], "2008_000009": [16], "2007_000003": [5]}
+SBD_VAL = {"2008_000010": [3, 17]}
+
+
+@pytest.fixture
+def archives(tmp_path):
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    write_voc_tar(folder / "VOCtrainval_11-May-2012.tar", VOC_TRAIN, VOC_VAL, ["2008_000009", "2008_000010",
+                                                                               "2008_000011"])
+    write_sbd_tgz(folder / "benchmark.tgz", SBD_TRAIN, SBD_VAL)
+    things = np.full((14, 20), 91, dtype=np.uint8)          # stuff everywhere ...
+    things[:, 5:10] = 7                                      # ... a truck (COCO id 8, a base class)
+    person = things.copy()
+    person[:, 12:15] = 0                                     # ... plus a person (COCO id 1, a VOC class)
+    write_coco_zips(folder, {"train": {"000000000009": things, "000000000025": person},
+                             "val": {"000000000139": np.full((14, 20), 255, dtype=np.uint8)}})
+    return folder
+
+
+def data_cli(*args, cwd=REPO):
+    return run_cli(["wilss", "data", *map(str, args)], cwd=cwd, timeout=180)
+
+
+def voc_sizes(root, cache):
+    data = SimpleNamespace(name="voc", root=str(root), cache_dir=str(cache))
+    return [subset_size(data, get_task("voc", "15-5", step), overlap) for step, overlap in
+            ((0, False), (0, True), (1, False))]
+
+
+def test_voc_from_the_official_archives_passes_the_check_with_the_expected_subsets(tmp_path, archives):
+    out = tmp_path / "voc"
+    result = data_cli("prepare", "voc", "--archives", archives, "--out", out, "--no-verify")
+    assert result.returncode == 0, result.stderr
+    assert "train_aug 4 samples, val 2 samples" in result.stdout
+    train_aug = (out / "splits" / "train_aug.txt").read_text().split()[1::2]
+    assert [p.split("/")[-1][:-4] for p in train_aug] == ["2007_000001", "2007_000002", "2008_000009", "2008_000010"]
+    assert (out / "splits" / "val.txt").read_text().startswith("/JPEGImages/2007_000003.jpg ")
+    mask = Image.open(out / "SegmentationClassAug" / "2007_000002.png")
+    assert mask.mode == "L" and set(np.unique(np.asarray(mask))) == {0, 15, 255}   # VOC's, void border kept
+    sbd = np.asarray(Image.open(out / "SegmentationClassAug" / "2008_000010.png"))
+    assert np.array_equal(sbd, class_map([3, 17]))
+    assert not (out / "JPEGImages" / "2008_000011.jpg").exists()
+    assert not list(tmp_path.glob(".voc.*")), "the work folder is renamed into place"
+
+    check = data_cli("check", out, f"dataset.cache_dir={tmp_path / 'cache'}")
+    assert check.returncode == 0, check.stderr
+    assert "ok: 4 samples" in check.stdout and "ok: 2 samples" in check.stdout
+    # 15-5: step 0 disjoint {01 (1), 02 (15)}, overlap adds 10 (3 and 17); step 1 {09 (16), 10 (17)}
+    assert voc_sizes(out, tmp_path / "cache") == [2, 3, 2]
+
+
+def test_coco_voc_from_the_official_archives_converts_both_splits_and_the_voc_side(tmp_path, archives):
+    coco, voc = tmp_path / "coco", tmp_path / "voc"
+    result = data_cli("prepare", "coco-voc", "--archives", archives, "--out", coco, "--voc-out", voc, "--no-verify")
+    assert result.returncode == 0, result.stderr
+    assert (coco / "split" / "train.txt").read_text() == "000000000009\n000000000025\n"
+    val = np.asarray(Image.open(coco / "annotations" / "val2017" / "000000000139.png"))
+    assert val.dtype == np.uint8 and set(np.unique(val)) == {255}              # unlabelled stays 255
+    assert set(np.unique(np.asarray(Image.open(coco / "annotations" / "train2017" / "000000000025.png")))) == {0, 1, 8}
+    check = data_cli("check", coco, "dataset=coco-voc", f"dataset.voc_root={voc}",
+                     f"dataset.cache_dir={tmp_path / 'cache'}")
+    assert check.returncode == 0, check.stderr
+    data = SimpleNamespace(name="coco-voc", coco_root=str(coco), voc_root=str(voc), cache_dir=str(tmp_path / "cache"))
+    # step 0 keeps the truck-only image and drops the one with a person; step 1 trains on all of train_aug
+    assert [subset_size(data, get_task("coco-voc", "voc", step), False) for step in (0, 1)] == [1, 4]
+
+
+def test_an_archive_with_a_wrong_checksum_is_refused_and_no_dataset_appears(tmp_path, archives):
+    result = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "voc")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "VOCtrainval_11-May-2012.tar' has MD5" in result.stderr and "6cd6e144f989b92b3379bac3b3de84fd" in result.stderr
+    assert "--no-verify" in result.stderr and "Download it again" in result.stderr
+    assert not (tmp_path / "voc").exists()
+
+
+def test_missing_archives_and_an_existing_output_are_named_with_the_fix(tmp_path, archives):
+    (archives / "benchmark.tgz").unlink()
+    missing = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "voc", "--no-verify")
+    assert missing.returncode == 2 and "benchmark.tgz" in missing.stderr and "--download" in missing.stderr
+    (tmp_path / "taken").mkdir()
+    taken = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "taken", "--no-verify")
+    assert taken.returncode == 2 and "already exists" in taken.stderr and "--out" in taken.stderr
+
+
+def test_a_killed_prepare_leaves_no_dataset_and_a_rerun_resumes(tmp_path, archives):
+    """The extracted folders are accepted as well as the archives. One SBD annotation is a FIFO: the worker
+    that reads it blocks, the other converts every other mask, and the prepare is killed there."""
+    subprocess.run(["tar", "-xf", archives / "VOCtrainval_11-May-2012.tar", "-C", archives], check=True)
+    subprocess.run(["tar", "-xzf", archives / "benchmark.tgz", "-C", archives], check=True)
+    blocked = archives / "benchmark_RELEASE" / "dataset" / "cls" / "2008_000010.mat"
+    blocked.unlink()
+    os.mkfifo(blocked)
+    out = tmp_path / "voc"
+    command = [sys.executable, "-m", "wilss", "data", "prepare", "voc", "--archives", str(archives), "--out", str(out),
+               "--workers", "2"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    work = tmp_path / ".voc.prepare"
+    deadline = time.monotonic() + 120
+    while len(list(work.glob("SegmentationClassAug/*.png"))) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not out.exists(), "a killed prepare must leave no dataset"
+    done = work / "SegmentationClassAug" / "2008_000009.png"
+    before = done.stat().st_ino, done.stat().st_mtime_ns
+
+    blocked.unlink()
+    blocked.write_bytes(sbd_mat_bytes(class_map([3, 17])))
+    result = data_cli("prepare", "voc", "--archives", archives, "--out", out)
+    assert result.returncode == 0, result.stderr
+    converted = out / "SegmentationClassAug" / "2008_000009.png"
+    assert (converted.stat().st_ino, converted.stat().st_mtime_ns) == before, "a converted mask is not redone"
+    assert len((out / "splits" / "train_aug.txt").read_text().splitlines()) == 4
+
+
+def test_damaged_sbd_annotation_is_named_and_nothing_is_published(tmp_path, archives):
+    subprocess.run(["tar", "-xzf", archives / "benchmark.tgz", "-C", archives], check=True)
+    (archives / "benchmark_RELEASE" / "dataset" / "cls" / "2008_000009.mat").write_bytes(b"MATLAB 5.0 garbage")
+    result = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "voc", "--no-verify")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "2008_000009.mat' cannot be converted" in result.stderr and "resumes" in result.stderr
+    assert not (tmp_path / "voc").exists()
+
+
+def test_missing_scipy_is_a_clear_error(tmp_path, archives):
+    blocker = tmp_path / "no_scipy"
+    (blocker / "scipy").mkdir(parents=True)
+    (blocker / "scipy" / "__init__.py").write_text("raise ImportError('scipy is not installed')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", str(REPO))])}
+    result = run_cli(["wilss", "data", "prepare", "voc", "--archives", str(archives), "--out", str(tmp_path / "voc")],
+                     cwd=REPO, env=env)
+    assert result.returncode == 2 and "pip install 'wilss[data]'" in result.stderr
+    assert not (tmp_path / ".voc.prepare").exists(), "nothing is extracted before the extra is found missing"

@@ -1,0 +1,49 @@
+"""File operations of a prepare: each output file appears whole or not at all, so a resumed prepare can trust
+every file it finds; durability is settled once, before the finished folder is published."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from wilss.atomic import atomic_write_bytes, publish_folder
+from wilss.errors import WilssError
+
+
+def write_file(dest: Path, write: Callable) -> None:
+    """`write(handle)` into `dest`, whole or not at all (made durable by `publish`)."""
+    atomic_write_bytes(dest, write, durable=False)
+
+
+def link_or_copy(source: Path, dest: Path) -> None:
+    """A hard link where the file system allows one (no second copy of a dataset's images), else a copy."""
+    if dest.is_file():
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, dest)
+    except FileExistsError:
+        pass
+    except OSError:
+        with open(source, "rb") as original:
+            write_file(dest, lambda handle: shutil.copyfileobj(original, handle))
+
+
+def work_folder(out: Path) -> Path:
+    """The resumable work folder of a prepare writing `out`, which must not exist yet."""
+    out = Path(out)
+    if out.exists():
+        raise WilssError(f"'{out}' already exists (option --out); a prepare writes a new dataset folder. Choose "
+                         "another --out, or delete the folder to prepare it again.")
+    work = out.with_name(f".{out.name}.prepare")
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def publish(work: Path, out: Path) -> None:
+    """Drop the extracted sources, make everything durable, then rename the finished folder into place."""
+    shutil.rmtree(work / "sources", ignore_errors=True)
+    os.sync()
+    publish_folder(work, out)

@@ -1,0 +1,98 @@
+"""The data layer's front door: split lists, images and masks are read here, and whatever is wrong with them
+is refused with the file (and line) and the fix, instead of surfacing later as a torch or PIL traceback.
+
+What real datasets contain is accepted: UTF-8 BOMs, CRLF line ends and stray whitespace in lists; grayscale,
+CMYK and palette images; palette or grayscale masks; EXIF orientation, applied to image and mask alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from wilss.errors import WilssError
+
+log = logging.getLogger("wilss")
+
+MASK_MODES = ("P", "L")   # label maps: one 8-bit id per pixel (VOC ships palette PNGs, SBD-derived ones are L)
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
+
+
+def read_list_lines(path: Path, option: str) -> list[tuple[int, str]]:
+    """(line number, stripped text) of every non-blank line of a text list; binary files are refused."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")   # drops a leading BOM, which would otherwise glue onto the first path
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        raise WilssError(f"split list '{path}' is not a text file (option {option}); it must list one sample per "
+                         "line. Point the option at the right file or regenerate it with `wilss data prepare`.")
+    return [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def confined(root: Path, relative: str, where: str) -> Path:
+    """`root/relative`, refused when it leaves the dataset root (`..`, an absolute path elsewhere, a symlink
+    pointing out). A leading '/' means 'from the root', as in the original's lists."""
+    path = root / relative.lstrip("/")
+    resolved, real_root = path.resolve(), root.resolve()
+    if not resolved.is_relative_to(real_root):
+        raise WilssError(f"{where}: '{relative}' points outside the dataset root '{root}' (to '{resolved}'). "
+                         "Lists may only name files inside the root: fix the line, or copy the file in.")
+    return path
+
+
+def drop_duplicates(entries: list[tuple[int, tuple[Path, ...]]], list_file: Path) -> list[tuple[Path, ...]]:
+    """Entries in list order with repeated ones dropped, each drop logged with both line numbers (a repeated
+    line would silently be trained twice per epoch)."""
+    first_line: dict[tuple[Path, ...], int] = {}
+    kept = []
+    for number, entry in entries:
+        if entry in first_line:
+            log.warning("%s:%d repeats line %d (%s); the repeat is ignored. Remove it to silence this warning.",
+                        list_file, number, first_line[entry], entry[0].name)
+            continue
+        first_line[entry] = number
+        kept.append(entry)
+    return kept
+
+
+def _decoded(path: Path, kind: str) -> Image.Image:
+    """The fully decoded file (so truncation shows now, not later), upright per its EXIF orientation."""
+    try:
+        with Image.open(path) as handle:
+            handle.load()
+            return ImageOps.exif_transpose(handle)
+    except FileNotFoundError:
+        raise WilssError(f"{kind} '{path}' is missing; restore it or remove its line from the split list.") from None
+    except DECODE_ERRORS as err:
+        raise WilssError(f"{kind} '{path}' cannot be decoded ({err}); the file is damaged or not an image. "
+                         "Replace it with a good copy (re-extract it from the archive) or remove its line from "
+                         "the split list.") from None
+
+
+def open_image(path: Path) -> Image.Image:
+    """An RGB image, whatever the file's colour mode (grayscale, CMYK, palette, with alpha)."""
+    return _decoded(Path(path), "image").convert("RGB")
+
+
+def open_mask(path: Path) -> np.ndarray:
+    """A label map as an (H, W) uint8 array of raw ids (palette masks give their indices, not colours)."""
+    mask = _decoded(Path(path), "mask")
+    if mask.mode not in MASK_MODES:
+        raise WilssError(f"mask '{path}' has mode {mask.mode}; masks are single-channel label PNGs (mode P or L) "
+                         "holding one class id per pixel. Convert colour-coded masks to ids, or point the list at "
+                         "the label maps.")
+    return np.array(mask)   # writable: torch.from_numpy shares it
+
+
+def open_pair(image_path: Path, mask_path: Path) -> tuple[Image.Image, np.ndarray]:
+    """An image and its mask, which must cover it pixel for pixel."""
+    image, mask = open_image(image_path), open_mask(mask_path)
+    if mask.shape != (image.height, image.width):
+        raise WilssError(f"image '{image_path}' is {image.width}x{image.height} but its mask '{mask_path}' is "
+                         f"{mask.shape[1]}x{mask.shape[0]}; they must match. Replace the mask or remove the line.")
+    return image, mask
