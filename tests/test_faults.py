@@ -213,10 +213,10 @@ def inject(trial: Trial, fault: str) -> None:
         trial.at_random_iteration()
         trial.signal(fault)
         trial.stopped()
-    elif fault == "TERM-in-validation":
+    elif fault.endswith("-in-validation"):  # TERM, USR1 or requeue while the step validates
         trial.during_validation()
-        trial.signal("TERM")
-        trial.log.wait(r"validation after epoch \d+ stopped \(terminated\)")
+        trial.signal(fault.removesuffix("-in-validation"))
+        trial.log.wait(r"validation after epoch \d+ stopped \(\w+\)")
         trial.stopped()
     elif fault == "USR1-at-start":
         trial.at_start()
@@ -263,8 +263,8 @@ def assert_no_leftovers(run: Path) -> None:
 TRIALS = [
     (["USR1-at-start", "TERM-in-validation", "TERM"], 0),
     opt_in(["requeue", "kill-during-save"], CHECKPOINT_INTERVAL),
-    opt_in(["requeue-at-start", "USR1", "TERM-in-validation", "USR1-at-start", "requeue"], 0),
-    opt_in(["TERM", "kill-rank"], CHECKPOINT_INTERVAL),
+    opt_in(["requeue-at-start", "USR1", "USR1-in-validation", "USR1-at-start", "requeue"], 0),
+    opt_in(["TERM", "requeue-in-validation", "kill-rank"], CHECKPOINT_INTERVAL),
     opt_in(["node-down"], CHECKPOINT_INTERVAL),
 ]
 
@@ -289,7 +289,7 @@ def test_a_chain_under_faults_finishes_bitwise_equal_losing_at_most_what_is_prom
     assert 0 <= lost <= may_lose + signals, f"{lost} iterations run twice: {faults}"
     if "kill-during-save" in faults:
         assert "left by a save that was killed" in log
-    if "TERM-in-validation" in faults:
+    if any(fault.endswith("-in-validation") for fault in faults):
         assert re.search(r"validation after epoch (\d+) stopped.*?validation after epoch \1: mIoU", log, re.S)
     assert_no_leftovers(trial.run)
     for step in (0, 1):
