@@ -104,7 +104,7 @@ else:
     peak = f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (CPU)"
 miou = results[-1]["sets"]["val"]["miou_all"]
 print(f"RESULT model.norm={norm}: {statistics.median(rates):.1f} images/s (median of {len(rates)} logged windows), "
-      f"{peak}, chain {seconds:.0f} s, last step mIoU all {miou:.1f}")
+      f"{peak}, chain {seconds:.0f} s, last step mIoU all {100 * miou:.1f} %")
 PY
   )
 done

@@ -368,14 +368,14 @@ def test_sbatch_chain_passes_its_command_line_options_to_step1_and_refuses_a_sec
     held = sbatch("--hold")  # the same chain submitted twice; this one waits until the other runs
     status = run_cli(["wilss.status", str(run)], cwd=REPO)
     assert status.returncode == 0 and "no step has started yet" in status.stdout, status.stdout + status.stderr
-    assert f"job {held} wilss-voc-15-5 PENDING (JobHeldUser)" in status.stdout, status.stdout
+    assert f"job {held} wilss PENDING (JobHeldUser)" in status.stdout, status.stdout
     step0 = sbatch()
     wait_for_log(run / "step0" / "train.log", r"epoch 1/3 iter")
     subprocess.run(["scontrol", "release", held], check=True)
     wait_for_log(run / "step1" / "manifest.json", "job_id")
     step1 = manifest(run, 1)["job_id"]
     assert wait_for_jobs([step0, held, step1]) == {step0: "COMPLETED", held: "FAILED", step1: "COMPLETED"}
-    refused = (tmp_path / f"slurm-wilss-voc-15-5-{held}.out").read_text()
+    refused = (tmp_path / f"slurm-wilss-{held}.out").read_text()
     assert f"already belongs to job {step0}" in refused
     assert "step 0 of synthetic-15-5" in (run / "step0" / "train.log").read_text()
     shown = subprocess.run(["scontrol", "show", "job", step1], capture_output=True, text=True).stdout

@@ -104,7 +104,7 @@ VALUE_RULES = {
     "step": _integer(0), "seed": _integer(0), "overlap": _FLAG, "name": _TEXT,
     "task.name": _TEXT, "dataset.name": _TEXT,
     "dataset.crop_size": _integer(1), "dataset.crop_size_val": _integer(1),
-    "model.output_stride": _one_of(8, 16),
+    "model.output_stride": _integer(1),
     "train.batch_size": _integer(1), "train.epochs_base": _integer(1), "train.epochs_incremental": _integer(1),
     "train.val_interval": _integer(1), "train.checkpoint_interval": _integer(1), "train.log_interval": _integer(1),
     "train.num_workers": _integer(0), "train.image_panels": _integer(0),

@@ -102,7 +102,7 @@ def nothing_started(run: Path) -> str:
     starts, so it may simply be queued."""
     queued = [f"job {job_id} {name} {state}" + (f" ({reason})" if reason else "")
               for job_id, name, state, reason in (slurm.my_jobs() if slurm.available() else [])
-              if name.startswith("wilss-")]
+              if name == "wilss" or name.startswith("wilss-")]
     if queued:
         return (f"{run}: no step has started yet. Your queued or running wilss jobs (an sbatch chain writes its "
                 "run directory when its first job starts):\n  " + "\n  ".join(queued))

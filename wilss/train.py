@@ -220,7 +220,7 @@ def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bo
     optimizer = build_optimizer(method.param_groups(phase), cfg.optim)
     progress = Progress(epochs=epochs_of(cfg), iters_per_epoch=sampler.batches_per_epoch())
     # WILSON's localizer-only epochs keep the incremental learning rate constant (optim.*.policy decides)
-    constant_iters = 0 if recipe.base_recipe else cfg.method.pseudo_ep * progress.iters_per_epoch
+    constant_iters = 0 if recipe.base_recipe else cfg.method.get("pseudo_ep", 0) * progress.iters_per_epoch
     schedule = build_schedule(optimizer, phase.policy, progress.max_iters, cfg.optim.poly_power, constant_iters)
     return Trainer(method, optimizer, schedule, grad_scaler(dist.device, precision), loader, sampler, progress,
                    dist.device, precision, channels_last)
@@ -310,8 +310,9 @@ USAGE = """usage: python -m wilss.train [--cfg] [key=value | group=option ...]
 Train one step of an incremental segmentation task. Overrides are Hydra syntax, e.g.
   python -m wilss.train experiment=demo
   python -m wilss.train dataset=voc dataset.root=/data/voc task=15-5 step=0 overlap=true
-Groups: dataset (voc, coco-voc, synthetic), task, model, optim, train, eval, experiment,
-mode (default | reference: the original code's arithmetic, to compare with the paper's code).
+Groups: dataset (voc, coco-voc, synthetic), task, model, method (wilson, ft, joint), optim, train, eval,
+replay, web, launch, experiment, mode (default | reference: the original code's arithmetic, to compare with the
+paper's code).
 --cfg prints the composed configuration and exits. See README.md for the mapping from the original flags.
 """
 

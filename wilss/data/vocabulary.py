@@ -4,7 +4,8 @@ Web-WILSS labels a new-class web image with every class whose vocabulary W^c (sy
 the image's caption (the paper's method, reconstructed: the released code has no multi-labelling and the paper's W^c is
 not published, so the word lists below are ours). The released `captions/pascal_classes.txt` names classes with
 one word each (RELEASED_WORDS); the list the released script used to write it swaps dog and diningtable
-(docs/web_wilss.md, "Differences"), which `read_class_file` undoes unless asked to keep the released bug.
+(docs/web_wilss.md, "Released vs reconstructed"), which `read_class_file` undoes unless asked to keep the
+released bug.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import multiprocessing
 import signal
 
 # What a scheduler sends every process of a job to end it early: a preemption or cancellation notice (TERM), a
-# timeout warning (USR1 in the sbatch scripts, USR2 from submitit).
+# timeout warning (USR1 in slurm/wilss.sbatch, USR2 from submitit).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
 

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from wilss.models.backbones import BACKBONES, BackboneOptions
 from wilss.models.deeplab import DeeplabV3
 from wilss.models.norm import ABN, build_norm
-from wilss.models.pretrained import KNOWN_IMAGENET_WEIGHTS, load_imagenet_weights
+from wilss.models.pretrained import load_imagenet_weights
 from wilss.models.segmentation import IncrementalSegmentationModel
 
 __all__ = [
-    "ABN", "BACKBONES", "KNOWN_IMAGENET_WEIGHTS", "IncrementalSegmentationModel", "build_model", "build_norm",
+    "ABN", "BACKBONES", "IncrementalSegmentationModel", "build_model", "build_norm",
     "load_imagenet_weights",
 ]
 

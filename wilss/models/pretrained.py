@@ -16,12 +16,7 @@ from torch import nn
 
 from wilss.errors import WilssError
 
-# backbone -> (file name WILSON expects, md5 of the mapillary inplace_abn model-zoo file)
-KNOWN_IMAGENET_WEIGHTS: dict[str, tuple[str, str]] = {
-    "resnet101": ("resnet101_iabn_sync.pth.tar", "1552ae0f3d610108df702135f56bd27b"),
-    "wideresnet38": ("wide_resnet38_ipabn_lr_256.pth.tar", "1c085ab70b789cc1d6c1594f7a761007"),
-}
-
+# The files and md5s of the mapillary model zoo (the md5s are also each model config's `pretrained_md5`).
 DOWNLOAD_HELP = (
     "Download it from the model zoo in the mapillary/inplace_abn README: for resnet101 'ResNet101v1, InPlace-ABN sync' "
     "saved as resnet101_iabn_sync.pth.tar (md5 1552ae0f3d610108df702135f56bd27b; also mirrored at "

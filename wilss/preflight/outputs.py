@@ -31,7 +31,8 @@ def model_bytes(cfg: DictConfig) -> int:
     """Size of the last step's weights, from a model built on the meta device (no memory, no weights file)."""
     task = get_task(cfg.dataset.name, cfg.task.name, get_task(cfg.dataset.name, cfg.task.name, 0).num_steps - 1)
     with torch.device("meta"):
-        model = build_model(cfg.model.backbone, task.classes_per_step, output_stride=cfg.model.output_stride)
+        model = build_model(cfg.model.backbone, task.classes_per_step, output_stride=cfg.model.output_stride,
+                            options=cfg.model.options)
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
 
 

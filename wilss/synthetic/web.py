@@ -10,7 +10,8 @@ casts, strong JPEG compression; the class families are those of `wilss.synthetic
 
 Captions come as the released files (`captions/raw/<folder>.txt`, `captions/nouns/<folder>.txt`),
 `pascal_classes.txt` lists the source images' classes as the released file does (with its dog/table swap,
-docs/web_wilss.md, "Differences"), and `truth.json` holds what each image really shows, for evaluation only.
+docs/web_wilss.md, "Released vs reconstructed"), and `truth.json` holds what each image really shows, for
+evaluation only.
 
 Byte-identical output for the same parameters; `ensure_synthetic_web` regenerates only when they change.
 Command line: `python -m wilss.synthetic.web --dataset DIR --out DIR [--per-class N] [--per-source N]
