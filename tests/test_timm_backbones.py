@@ -37,3 +37,21 @@ def test_a_timm_backbone_trains_both_steps_from_scratch(backbone, tmp_path):
         assert json.loads((run / f"step{step}" / "results.json").read_text())["sets"]["val"]["miou_all"] >= 0
     losses = [line for line in (run / "step1" / "train.log").read_text().splitlines() if " seg " in line]
     assert losses and "nan" not in " ".join(losses), losses
+
+
+def test_the_shipped_timm_configs_compose_with_their_own_output_strides():
+    """The ViT's stride is its patch size (14), the ResNet's may be 32: the value rules leave strides to the
+    backbone, which checks its own."""
+    from wilss.config import load_config
+
+    assert load_config(["model=vit_small_dinov2"]).model.output_stride == 14
+    assert load_config(["model=timm_resnet50", "model.output_stride=32"]).model.output_stride == 32
+
+
+def test_doctor_sizes_the_checkpoints_of_a_timm_model():
+    """The free-space check builds the model on the meta device with its options (the timm model's name)."""
+    from wilss.config import load_config
+    from wilss.preflight.outputs import model_bytes
+
+    cfg = load_config(["model=timm_resnet50", "model.options.timm_model=resnet18"])
+    assert 40e6 < model_bytes(cfg) < 80e6  # ResNet-18 (11.7 M parameters) and the DeepLab-V3 head, in fp32
