@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from conftest import REPO
+from test_train_e2e import free_port
 
 # Installs the step's handlers, has a child signal this process without pause, then ends the step as run_step
 # does (or not) and exits: the timeout signal keeps arriving through interpreter shutdown.
@@ -81,3 +82,27 @@ def test_a_step_that_fails_with_live_workers_still_exits():
                             timeout=60)
     assert failed.returncode == 1 and "Connection reset by peer" in failed.stderr
     assert "killed by signal" not in failed.stderr  # ended quietly, not reported as a crash
+
+
+# Two ranks under torchrun; only rank 1 got the scheduler's signal when they reach the agreement.
+AGREEMENT = """
+from wilss import distributed
+from wilss.engine.interrupt import StopRequest
+info = distributed.init_distributed("cpu")
+stop = StopRequest()
+if info.rank == 1:
+    stop.request("terminated")
+print(f"rank {info.rank}: {stop.agreed(distributed.max_over_ranks)} {stop.reason}", flush=True)
+distributed.shutdown()
+"""
+
+
+def test_a_rank_whose_signal_is_still_on_its_way_stops_with_the_reason_of_the_rank_that_has_it(tmp_path):
+    """Rank 0 logs the stop and reports it to the scheduler: it must name the real reason, not 'unknown'."""
+    program = tmp_path / "agree.py"
+    program.write_text(AGREEMENT)
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                             "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(program)],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rank 0: True terminated" in result.stdout and "rank 1: True terminated" in result.stdout, result.stdout

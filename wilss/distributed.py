@@ -81,11 +81,6 @@ def max_over_ranks(value: int) -> int:
     return int(tensor.item())
 
 
-def any_rank(flag: bool) -> bool:
-    """True on every rank when `flag` is true on at least one."""
-    return bool(max_over_ranks(int(flag)))
-
-
 def barrier() -> None:
     if torch_dist.is_initialized() and torch_dist.get_world_size() > 1:
         torch_dist.barrier()

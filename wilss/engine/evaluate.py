@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 from wilss.core import ProgressLine
 from wilss.data.dataset import SegmentationDataset
 from wilss.data.sampler import ShardSampler
-from wilss.distributed import DistInfo, all_reduce_sum, any_rank, max_over_ranks
+from wilss.distributed import DistInfo, all_reduce_sum, max_over_ranks
 from wilss.engine.interrupt import (EvaluationInterrupted, StopRequest, end_workers_at_exit,
                                     leave_stop_signals_to_the_main_process)
 from wilss.engine.precision import autocast
@@ -69,8 +69,8 @@ def _batches(loader: DataLoader, stop: StopRequest | None) -> Iterator[dict]:
         return
     batches = iter(loader)
     for _ in range(max_over_ranks(len(loader))):
-        if any_rank(stop.requested):
-            raise EvaluationInterrupted(stop.reason or "stop requested on another rank")
+        if stop.agreed(max_over_ranks):
+            raise EvaluationInterrupted(stop.reason)
         batch = next(batches, None)
         if batch is not None:
             yield batch

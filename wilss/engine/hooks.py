@@ -166,10 +166,9 @@ class StopHook(Hook):
     def before_train(self, trainer: Trainer) -> None:
         """A request during the start-up (imports, data, model: seconds) stops before the first iteration; the
         checkpoint the run started from is still the resume point."""
-        if distributed.any_rank(self.stop.requested):
+        if self.stop.agreed(distributed.max_over_ranks):
             log.warning("stop requested (%s) during the start-up: nothing new to save", self.stop.reason)
-            raise TrainingInterrupted(self.stop.reason or "stop requested on another rank",
-                                      trainer.progress.global_iteration)
+            raise TrainingInterrupted(self.stop.reason, trainer.progress.global_iteration)
 
     def after_step(self, trainer: Trainer) -> None:
         self._stop_if_requested(trainer)
@@ -178,14 +177,14 @@ class StopHook(Hook):
         self._stop_if_requested(trainer)
 
     def _stop_if_requested(self, trainer: Trainer) -> None:
-        if not distributed.any_rank(self.stop.requested):
+        if not self.stop.agreed(distributed.max_over_ranks):
             return
         progress = trainer.progress
         if self.checkpoint.saved_at != progress.global_iteration:
             self.checkpoint.save(trainer)
         log.warning("stop requested (%s): saved the checkpoint at epoch %d iteration %d", self.stop.reason,
                     progress.epoch, progress.iteration)
-        raise TrainingInterrupted(self.stop.reason or "stop requested on another rank", progress.global_iteration)
+        raise TrainingInterrupted(self.stop.reason, progress.global_iteration)
 
 
 def _fmt(value: float | None) -> str:

@@ -15,6 +15,10 @@ import signal
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
 
+# Why a run is asked to stop, by the signal that asked (or the benchmark that ends its own runs).
+STOP_REASONS = ("benchmark", "timeout", "terminated")
+
+
 class StopRequest:
     """Set asynchronously; only records the reason, so it is safe inside a signal handler."""
 
@@ -22,12 +26,22 @@ class StopRequest:
         self.reason: str | None = None
 
     def request(self, reason: str) -> None:
+        if reason not in STOP_REASONS:
+            raise ValueError(f"unknown stop reason {reason!r}")
         if self.reason is None:
             self.reason = reason
 
     @property
     def requested(self) -> bool:
         return self.reason is not None
+
+    def agreed(self, max_over_ranks) -> bool:
+        """Whether any rank was asked to stop (a collective: every rank calls it at the same point). A rank
+        whose own signal is still on its way takes the reason of one that has it, so all log the same."""
+        code = max_over_ranks(STOP_REASONS.index(self.reason) + 1 if self.requested else 0)
+        if code and not self.requested:
+            self.reason = STOP_REASONS[code - 1]
+        return code > 0
 
 
 def leave_stop_signals_to_the_main_process(_worker_id: int = 0) -> None:
