@@ -58,7 +58,10 @@ def test_gamma_gradient_at_zero_matches_native() -> None:
     iabn(x.clone().requires_grad_() * 1).backward(dy)  # InPlace-ABN overwrites its input: not a leaf
     native(x.clone()).backward(dy)
     assert native.weight.grad[:2].abs().min() > 0
-    torch.testing.assert_close(native.weight.grad, iabn.weight.grad, atol=1e-5, rtol=1e-5)
+    # InPlace-ABN recomputes the normalised input from its output, (y - β) / (|γ| + ε): at γ = 0 that divides
+    # y's float32 rounding by ε = 1e-5, so its own gradient there is only good to about 1e-3 (native is exact).
+    torch.testing.assert_close(native.weight.grad[:2], iabn.weight.grad[:2], atol=0, rtol=1e-2)
+    torch.testing.assert_close(native.weight.grad[2:], iabn.weight.grad[2:], atol=1e-5, rtol=1e-5)
 
 
 def test_same_state_dict_keys_and_version() -> None:

@@ -185,7 +185,7 @@ def test_head_even_pooling_window_keeps_size() -> None:
 
 
 def test_unknown_backbone_and_norm() -> None:
-    with pytest.raises(WilssError, match="model.backbone=.resnet34.*resnet101, resnet18, resnet50"):
+    with pytest.raises(WilssError, match="model.backbone=resnet34 is not a known backbone.*resnet101, resnet18, resnet50"):
         build_model("resnet34", [16])
     with pytest.raises(WilssError, match="native, inplace_abn"):
         build_model("resnet18", [16], norm="batchnorm")
