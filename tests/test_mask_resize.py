@@ -10,7 +10,7 @@ from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
-from wilss.data.transforms import LabelMap, eval_transform, train_transform
+from wilss.data.transforms import LabelMap, eval_transform, resized_size, train_transform
 
 
 def random_labels(height: int, width: int, seed: int) -> np.ndarray:
@@ -63,3 +63,11 @@ def test_eval_transform_resizes_the_short_side_as_pil_then_crops_the_centre(heig
     top, left = int(round((new_h - 64) / 2.0)), int(round((new_w - 64) / 2.0))
     assert out_image.shape[-2:] == (64, 64)
     assert np.array_equal(mask[0].numpy(), full[top:top + 64, left:left + 64])
+
+
+@pytest.mark.parametrize("height, width", [(375, 500), (500, 375), (333, 333), (101, 67), (7, 1000)])
+@pytest.mark.parametrize("size, max_size", [([512], None), ([321], None), ([512], 600), ((40, 30), None)])
+def test_the_mask_size_rule_is_torchvisions(height, width, size, max_size):
+    """torchvision's rule for resize's output size is private: the kit's copy must give what F.resize gives."""
+    expected = tuple(F.resize(torch.zeros(1, height, width), list(size), max_size=max_size).shape[-2:])
+    assert resized_size(height, width, size, max_size) == expected

@@ -105,7 +105,8 @@ def test_a_chain_logs_its_phases_and_the_chain_eta_and_titles_its_panels(tmp_pat
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = tmp_path / "synthetic-15-5" / "wilson"
     step0, step1 = ((run / f"step{step}" / "train.log").read_text() for step in (0, 1))
-    assert "drawing the synthetic dataset (64 px)" in step0 and "(chain " in step0
+    # drawn while the step's inputs are checked, before its directory (and train.log) exists: on the console
+    assert "drawing the synthetic dataset (64 px)" in result.stdout and "(chain " in step0
     assert "(chain " not in step1  # the last step: its ETA is the chain's
     assert "evaluation: 12 images in" in step0 and "evaluation: 12 images in" in step1
     widths = []

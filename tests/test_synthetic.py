@@ -151,11 +151,12 @@ def test_ensure_synthetic_refuses_to_replace_a_foreign_directory(tmp_path):
 def test_cli_generates_then_reports_an_up_to_date_dataset(tmp_path):
     first = subprocess.run(_cli(tmp_path / "syn"), cwd=REPO, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith("wrote 6 train + 3 val images")
+    assert "drawing the synthetic dataset (32 px)" in first.stdout  # its progress line, then the summary
+    assert first.stdout.splitlines()[-1].startswith("wrote 6 train + 3 val images")
     second = subprocess.run(_cli(tmp_path / "syn"), cwd=REPO, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0 and "already holds" in second.stdout
     forced = subprocess.run(_cli(tmp_path / "syn", "--force"), cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert forced.returncode == 0 and forced.stdout.startswith("wrote")
+    assert forced.returncode == 0 and forced.stdout.splitlines()[-1].startswith("wrote")
 
 
 def test_concurrent_callers_generate_once(tmp_path):
@@ -163,5 +164,6 @@ def test_concurrent_callers_generate_once(tmp_path):
                              text=True) for _ in range(2)]
     outputs = [run.communicate(timeout=300) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
-    assert sorted(out.split()[0] for out, _ in outputs) == [str(tmp_path / "syn"), "wrote"]
+    # one draws it, the other waits for the lock and finds it done
+    assert sorted(out.splitlines()[-1].split()[0] for out, _ in outputs) == [str(tmp_path / "syn"), "wrote"]
     assert len((tmp_path / "syn" / "splits" / "train_aug.txt").read_text().splitlines()) == 6

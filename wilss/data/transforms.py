@@ -8,7 +8,6 @@ from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
-from torchvision.transforms.v2.functional._geometry import _compute_resized_output_size
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -27,11 +26,23 @@ def _pil_nearest(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return tv_tensors.wrap(torch.from_numpy(np.stack(resized)).reshape(*mask.shape[:-2], height, width), like=mask)
 
 
+def resized_size(height: int, width: int, size, max_size: int | None = None) -> tuple[int, int]:
+    """The output size of torchvision's `resize`, so that a mask keeps its image's size: (h, w) as given, or
+    the short side scaled to `size` (the long side rounded down, then capped at `max_size`). torchvision keeps
+    this rule private; tests/test_mask_resize.py pins it against `F.resize`."""
+    size = [size] if isinstance(size, int) else list(size)
+    if len(size) == 2:
+        return size[0], size[1]
+    short, long = sorted((height, width))
+    new_short, new_long = size[0], int(size[0] * long / short)
+    if max_size is not None and new_long > max_size:
+        new_short, new_long = int(max_size * new_short / new_long), max_size
+    return (new_short, new_long) if height <= width else (new_long, new_short)
+
+
 @F.register_kernel(F.resize, LabelMap)
 def _resize_label_map(mask, size, interpolation=None, max_size=None, antialias=None):
-    # the output size rule of torchvision's own kernels, so the mask keeps the image's size
-    height, width = _compute_resized_output_size(tuple(mask.shape[-2:]), size, max_size)
-    return _pil_nearest(mask, height, width)
+    return _pil_nearest(mask, *resized_size(*mask.shape[-2:], size, max_size))
 
 
 @F.register_kernel(F.resized_crop, LabelMap)
