@@ -106,3 +106,37 @@ def test_a_rank_whose_signal_is_still_on_its_way_stops_with_the_reason_of_the_ra
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "rank 0: True terminated" in result.stdout and "rank 1: True terminated" in result.stdout, result.stdout
+
+
+# Evaluations under a storm of TERM to the whole process group: each evaluation starts new workers, and a
+# signal that comes while they start (before they ignore it) must not kill them.
+WORKER_STARTS = """
+import os, signal, threading, time
+from wilss.launch import step
+stop = step.install_stop_signals()
+import torch
+from wilss.distributed import DistInfo
+from wilss.engine.evaluate import eval_loader
+
+class Items(list):  # addressed by (index, augmentation seed), as the kit's datasets
+    def __getitem__(self, item):
+        return super().__getitem__(item[0])
+
+def storm():
+    while True:
+        os.killpg(0, signal.SIGTERM)
+        time.sleep(0.0005)
+
+threading.Thread(target=storm, daemon=True).start()
+for _ in range(5):
+    loader = eval_loader(Items(range(40)), DistInfo(0, 1, 0, torch.device("cpu")), batch_size=4, num_workers=2)
+    assert sum(len(batch) for batch in loader) == 40
+print("workers survived", stop.reason, flush=True)
+"""
+
+
+def test_a_stop_signal_while_evaluation_workers_start_reaches_only_the_main_process():
+    result = subprocess.run([sys.executable, "-c", WORKER_STARTS], cwd=REPO, capture_output=True, text=True,
+                            timeout=120, start_new_session=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "workers survived terminated" in result.stdout

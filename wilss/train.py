@@ -13,7 +13,6 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from wilss import distributed
 from wilss.atomic import remove_leftover_temporaries
@@ -27,8 +26,8 @@ from wilss.data.check import check_step_data
 from wilss.data.tasks import get_task
 from wilss.engine.evaluate import eval_loader, evaluate
 from wilss.engine.hooks import CheckpointHook, ProgressHook, StopHook, ValidationHook
-from wilss.engine.interrupt import (EvaluationInterrupted, StopRequest, TrainingInterrupted, end_workers_at_exit,
-                                    leave_stop_signals_to_the_main_process)
+from wilss.engine.interrupt import EvaluationInterrupted, StopRequest, TrainingInterrupted
+from wilss.engine.loader import StopSafeLoader
 from wilss.engine.loggers import MetricLoggers
 from wilss.engine.optim import build_optimizer, build_schedule
 from wilss.engine.precision import grad_scaler, resolve_precision
@@ -210,10 +209,9 @@ def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bo
     train_set, sampler = build_training_stream(cfg, train_task, recipe.weak, dist.rank, dist.world_size)
     workers = cfg.train.num_workers
     # Its own generator: creating the loader again after a resume must not draw from the global one.
-    end_workers_at_exit()
-    loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
-                        pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0,
-                        generator=torch.Generator(), worker_init_fn=leave_stop_signals_to_the_main_process)
+    loader = StopSafeLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
+                            pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0,
+                            generator=torch.Generator())
     model = build_step_model(cfg, task, dist, channels_last)
     method = build_method(cfg, task, model, dist, channels_last, previous)
     phase = optim_phase(cfg)

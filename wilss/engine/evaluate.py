@@ -12,8 +12,8 @@ from wilss.core import ProgressLine
 from wilss.data.dataset import SegmentationDataset
 from wilss.data.sampler import ShardSampler
 from wilss.distributed import DistInfo, all_reduce_sum, max_over_ranks
-from wilss.engine.interrupt import (EvaluationInterrupted, StopRequest, end_workers_at_exit,
-                                    leave_stop_signals_to_the_main_process)
+from wilss.engine.interrupt import EvaluationInterrupted, StopRequest
+from wilss.engine.loader import StopSafeLoader
 from wilss.engine.precision import autocast
 from wilss.metrics import ConfusionMatrix
 
@@ -22,10 +22,8 @@ def eval_loader(dataset: SegmentationDataset, dist: DistInfo, batch_size: int, n
     """Its own generator: starting an evaluation draws no number from torch's global one, so an evaluation
     (also one interrupted and run again after a resume) never shifts the training's random stream."""
     sampler = ShardSampler(len(dataset), dist.rank, dist.world_size)
-    end_workers_at_exit()
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      pin_memory=dist.device.type == "cuda", generator=torch.Generator(),
-                      worker_init_fn=leave_stop_signals_to_the_main_process)
+    return StopSafeLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                          pin_memory=dist.device.type == "cuda", generator=torch.Generator())
 
 
 @torch.inference_mode()

@@ -6,9 +6,11 @@ No torch here: the launcher installs its signal handlers from this module before
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import multiprocessing
 import signal
+from collections.abc import Iterator
 
 # What a scheduler sends every process of a job to end it early: a preemption or cancellation notice (TERM), a
 # timeout warning (USR1 in slurm/wilss.sbatch, USR2 from submitit).
@@ -48,9 +50,23 @@ def leave_stop_signals_to_the_main_process(_worker_id: int = 0) -> None:
     """`worker_init_fn` of every data-loading worker. The scheduler signals all processes of the job, workers
     included; torch's workers die of TERM (and of USR1/USR2 by default), and the main process then fails with
     'DataLoader worker is killed' before it can save. Ignored here, the signal only reaches the training loop,
-    which stops the workers itself (see `end_workers_at_exit`)."""
+    which stops the workers itself (see `end_workers_at_exit`). A signal that came while the worker started is
+    held (`stop_signals_held`) and discarded here."""
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Around starting data-loading workers: a worker is forked with torch's handlers, which die of TERM, and
+    ignores the stop signals only once `leave_stop_signals_to_the_main_process` runs. Held in between (workers
+    inherit the mask), a signal reaches the main process when the workers are up, and no worker at all."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @functools.cache
