@@ -204,7 +204,15 @@ class Trial:
             pytest.skip("another job runs on n2; setting it DOWN would kill it")
         subprocess.run(["scontrol", "update", "NodeName=n2", "State=DOWN", "Reason=wilss-fault-test"], check=True)
         time.sleep(5)
-        subprocess.run(["scontrol", "update", "NodeName=n2", "State=RESUME"], check=True)
+        # Slurm 22.05 with ReturnToService=2 may return the node itself once its slurmd registers again (after
+        # the job's processes are gone); RESUME is then refused as an invalid state change.
+        if node_state("n2").startswith("down"):
+            subprocess.run(["scontrol", "update", "NodeName=n2", "State=RESUME"], check=True)
+        wait_until(lambda: not node_state("n2").startswith("down"), "n2 back in service", timeout=60, poll=0.5)
+
+
+def node_state(node: str) -> str:
+    return subprocess.run(["sinfo", "-h", "-N", "-n", node, "-o", "%T"], capture_output=True, text=True).stdout.strip()
 
 
 def inject(trial: Trial, fault: str) -> None:
@@ -322,9 +330,11 @@ def test_a_cancel_after_the_timeout_signal_wins_over_the_requeue_and_status_says
     assert states == {trial.jobs[0]: "CANCELLED", trial.jobs[1]: "CANCELLED"}, states
     accounted = subprocess.run(["sacct", "-n", "-X", "-P", "-j", trial.jobs[0], "-o", "State"], capture_output=True,
                                text=True).stdout
-    assert "REQUEUED" not in accounted
-    # With a signal of our own the cancel always comes during the save; the job's own timeout signal is not
-    # seen, and the kit's requeue may come first: the cancel then ends the requeued job.
+    # With a signal of our own the cancel always comes during the save; the job's own timeout signal is seen
+    # only in the log line written after the save, so the kit's requeue usually comes first: the cancel then ends
+    # the requeued (pending) job, and accounting keeps REQUEUED as its last record, which status must see through.
+    if not timeout:
+        assert "REQUEUED" not in accounted
     assert manifest(run, 0)["state"] in (("cancelled", "requeued") if timeout else ("cancelled",))
     status = run_cli(["wilss.status", str(run)], cwd=REPO).stdout
     step0 = next(line for line in status.splitlines() if line.startswith("step0"))
