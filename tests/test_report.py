@@ -43,6 +43,8 @@ def test_report_holds_mean_and_std_over_seeds_published_deltas_forgetting_and_fi
     assert "| step 0 | 55.0 ± 7.1 | – | 70.0 ± 0.0 |" in markdown
     assert "| wilson | 45.0 ± 7.1 | 25.0 ± 7.1 | 65.0 ± 7.1 |" in markdown
     assert "| 15-5 D | wilson | all | 65.0 ± 7.1 | 67.3 | -2.3 | wilson |" in markdown
+    assert "| wilson | 0 | 55.0 ± 7.1 | – | 70.0 ± 0.0 |" in markdown  # along the chain: every step
+    assert "| wilson | 1 | 45.0 ± 7.1 | 25.0 ± 7.1 | 65.0 ± 7.1 |" in markdown
     assert "Cermelli" in markdown  # the source of the published numbers
     forgetting = json.loads((out / "report.json").read_text())["forgetting"]["15-5 D"]["wilson"]["1"]
     assert forgetting["person"]["mean"] == pytest.approx(10.0) and forgetting["mean"]["mean"] == pytest.approx(10.0)

@@ -235,6 +235,16 @@ def markdown_classes(title: str, rows: dict[str, dict]) -> list[str]:
     return [*lines, ""]
 
 
+def markdown_steps(setting: str, methods: dict) -> list[str]:
+    """Old / new / all after every step of the chains, one row per method and step."""
+    lines = [f"## Along the chain, {setting}: mIoU % after each step", "", "| method | step | old | new | all |",
+             "|---|---|---|---|---|"]
+    for method, steps in methods.items():
+        lines += [f"| {method} | {step} | " + " | ".join(cell(groups[g]) for g in GROUPS) + " |"
+                  for step, groups in sorted(steps.items())]
+    return [*lines, ""]
+
+
 def render_markdown(report: dict) -> str:
     lines = ["# Results", "", f"Runs: {report['runs']} ({report['complete']} complete chains). mIoU % on the val "
              "set after the last step, mean ± std over the runs of each cell (seeds); old = the classes of step "
@@ -246,6 +256,8 @@ def render_markdown(report: dict) -> str:
         lines += [f"| {r['setting']} | {r['method']} | {r['group']} | {cell(r)} | {r['published']:.1f} | "
                   f"{r['delta']:+.1f} | {r['source']} |" for r in report["published"]]
         lines += ["", *(f"- {name}: {text}" for name, text in report["sources"].items()), ""]
+    for setting, methods in report["steps"].items():
+        lines += markdown_steps(setting, methods)
     for setting, methods in report["per_class"].items():
         lines += markdown_classes(f"## Per-class IoU after the last step, {setting}", methods)
     for setting, methods in report["forgetting"].items():
