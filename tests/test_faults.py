@@ -318,10 +318,11 @@ def test_a_cancel_after_the_timeout_signal_wins_over_the_requeue_and_status_says
                                                                                     tmp_path, timeout):
     run = tmp_path / "run"
     # --time=2 with the signal 75 s early: the job's own timeout signal comes 45 s after the start.
-    extra = ["launch.timeout_min=2", "launch.signal_delay_s=75"] if timeout else []
+    # Enough epochs that step 0 outlasts the signal on an idle machine (4 epochs end in about 25 s).
+    extra = ["launch.timeout_min=2", "launch.signal_delay_s=75", "train.epochs_base=40"] if timeout else []
     trial = Trial(run, data, random.Random(SEED), *extra)
     if timeout:
-        trial.log.wait(r"stop requested \(timeout\)")
+        trial.log.wait(r"stop requested \(timeout\)", timeout=300)
     else:
         trial.at_random_iteration()
         trial.signal("USR1")
