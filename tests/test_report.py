@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import REPO, run_cli
 from wilss.data.tasks import get_task
-from wilss.report import MATPLOTLIB_MISSING, write_report
+from wilss.report import MATPLOTLIB_MISSING, markdown_classes, write_report
 
 
 def write_run(run, seed: int, old_iou: tuple[float, float], new_iou: float, all_iou: float, method="wilson"):
@@ -74,3 +74,11 @@ def test_without_matplotlib_the_tables_are_written_and_the_message_says_what_to_
 def test_report_of_a_directory_without_runs_names_it_and_the_fix(tmp_path):
     result = run_cli(["wilss", "report", str(tmp_path)], cwd=REPO)
     assert result.returncode == 2 and "neither a run directory" in result.stderr and str(tmp_path) in result.stderr
+
+
+def test_forgetting_table_puts_the_mean_after_the_classes_that_later_steps_add():
+    value = {"mean": 1.0, "std": None}
+    rows = {"wilson, step 1": {"cat": value, "mean": value},
+            "wilson, step 2": {"cat": value, "sheep": value, "mean": value}}  # sheep: learnt at step 1
+    header = markdown_classes("## Forgetting", rows)[2]
+    assert header == "| | cat | sheep | mean |"

@@ -229,6 +229,7 @@ def markdown_main(table: dict) -> list[str]:
 def markdown_classes(title: str, rows: dict[str, dict]) -> list[str]:
     """A table with one row per key of `rows` and one column per class."""
     classes = list(dict.fromkeys(c for values in rows.values() for c in values))
+    classes.sort(key=lambda c: c == "mean")  # the forgetting's mean after every class a later step adds
     lines = [title, "", "| | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes)]
     for label, values in rows.items():
         lines.append(f"| {label} | " + " | ".join(cell(values[c]) if c in values else "" for c in classes) + " |")
