@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import REPO, run_cli
 from wilss.data.tasks import get_task
-from wilss.report import MATPLOTLIB_MISSING, markdown_classes, write_report
+from wilss.report import MATPLOTLIB_MISSING, markdown_forgetting, write_report
 
 
 def write_run(run, seed: int, old_iou: tuple[float, float], new_iou: float, all_iou: float, method="wilson"):
@@ -78,7 +78,6 @@ def test_report_of_a_directory_without_runs_names_it_and_the_fix(tmp_path):
 
 def test_forgetting_table_puts_the_mean_after_the_classes_that_later_steps_add():
     value = {"mean": 1.0, "std": None}
-    rows = {"wilson, step 1": {"cat": value, "mean": value},
-            "wilson, step 2": {"cat": value, "sheep": value, "mean": value}}  # sheep: learnt at step 1
-    header = markdown_classes("## Forgetting", rows)[2]
+    steps = {1: {"cat": value, "mean": value}, 2: {"cat": value, "sheep": value, "mean": value}}  # sheep: step 1's
+    header = markdown_forgetting("synthetic 15-1 disjoint", {"wilson": steps})[2]
     assert header == "| | cat | sheep | mean |"

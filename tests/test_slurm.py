@@ -296,7 +296,7 @@ def test_sweep_runs_each_step_as_job_arrays_with_aftercorr_trains_step0_once_and
     assert [(step, size) for step, _, size, _ in arrays] == [("0", "2"), ("1", "2"), ("1", "2")], first.stdout
     step0 = arrays[0][1]
     assert [dependency for *_, dependency in arrays] == ["", f"aftercorr:{step0}", f"aftercorr:{step0}"]
-    queued = subprocess.run(["squeue", "-h", "-j", f"{arrays[1][1]},{arrays[2][1]}", "-o", "%E"],
+    queued = subprocess.run(["squeue", "-h", "-r", "-j", f"{arrays[1][1]},{arrays[2][1]}", "-o", "%E"],
                             capture_output=True, text=True).stdout.split()
     assert queued == [f"aftercorr:{step0}_*(unfulfilled)"] * 4  # Slurm holds the aftercorr dependency
     jobs = submitted_jobs(first.stdout)

@@ -226,10 +226,13 @@ def markdown_main(table: dict) -> list[str]:
     return lines
 
 
-def markdown_classes(title: str, rows: dict[str, dict]) -> list[str]:
-    """A table with one row per key of `rows` and one column per class."""
-    classes = list(dict.fromkeys(c for values in rows.values() for c in values))
-    classes.sort(key=lambda c: c == "mean")  # the forgetting's mean after every class a later step adds
+def class_columns(rows: dict[str, dict]) -> list[str]:
+    """Every class of `rows`, in order of first appearance."""
+    return list(dict.fromkeys(c for values in rows.values() for c in values))
+
+
+def markdown_classes(title: str, rows: dict[str, dict], classes: list[str]) -> list[str]:
+    """A table with one row per key of `rows` and one column per class of `classes`."""
     lines = [title, "", "| | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes)]
     for label, values in rows.items():
         lines.append(f"| {label} | " + " | ".join(cell(values[c]) if c in values else "" for c in classes) + " |")
@@ -246,6 +249,15 @@ def markdown_steps(setting: str, methods: dict) -> list[str]:
     return [*lines, ""]
 
 
+def markdown_forgetting(setting: str, methods: dict) -> list[str]:
+    """One row per method and step, one column per old class, and their mean after every class (also those a
+    later step adds)."""
+    rows = {f"{method}, step {step}": classes for method, steps in methods.items() for step, classes in steps.items()}
+    columns = [c for c in class_columns(rows) if c != "mean"] + ["mean"]
+    return markdown_classes(f"## Forgetting, {setting}: IoU of each old class before the step minus after it "
+                            "(points; mean = over the old classes)", rows, columns)
+
+
 def render_markdown(report: dict) -> str:
     lines = ["# Results", "", f"Runs: {report['runs']} ({report['complete']} complete chains). mIoU % on the val "
              "set after the last step, mean ± std over the runs of each cell (seeds); old = the classes of step "
@@ -260,12 +272,9 @@ def render_markdown(report: dict) -> str:
     for setting, methods in report["steps"].items():
         lines += markdown_steps(setting, methods)
     for setting, methods in report["per_class"].items():
-        lines += markdown_classes(f"## Per-class IoU after the last step, {setting}", methods)
+        lines += markdown_classes(f"## Per-class IoU after the last step, {setting}", methods, class_columns(methods))
     for setting, methods in report["forgetting"].items():
-        rows = {f"{method}, step {step}": classes for method, steps in methods.items()
-                for step, classes in steps.items()}
-        lines += markdown_classes(f"## Forgetting, {setting}: IoU of each old class before the step minus after "
-                                  "it (points; mean = over the old classes)", rows)
+        lines += markdown_forgetting(setting, methods)
     lines += [f"![{Path(figure).stem}]({Path(figure).name})" for figure in report["figures"]]
     return "\n".join(lines) + "\n"
 
