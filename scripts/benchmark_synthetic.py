@@ -329,7 +329,7 @@ def render(parts: dict, overrides: list[str]) -> str:
         lines += render_table1(parts["table1"]["results"], parts["table1"]["seconds"])
     if "web" in parts:
         lines += render_web(parts["web"])
-    lines += ["The long chains (15-1, where forgetting accumulates over five weak steps) are a sweep of their own: "
+    lines += ["The long chains (15-1 and 10-2, five weak steps each) are a sweep of their own: "
               "`docs/benchmark_forgetting.md`.", ""]
     return "\n".join(lines)
 
