@@ -1,5 +1,6 @@
 """Faults a shared cluster sends, injected into real chains on the local Slurm cluster (scripts/local_slurm.sh:
-2 nodes, one rank on each, DDP over gloo, two data-loading workers per rank as users run it).
+2 nodes, one rank on each, DDP over gloo, data-loading workers in every rank as users run it). One trial keeps
+the users' default precision, workers and kernels (SETTINGS).
 
 Each trial runs `wilss submit` (the chain's two steps), injects its faults into step 0 at iterations drawn from
 a seeded generator, and checks what the kit promises (docs/reliability.md): the chain finishes with weights
@@ -34,10 +35,14 @@ CHECKPOINT_INTERVAL = 10
 # 13 iterations per epoch, 52 in step 0; validation after epochs 2 and 4; a checkpoint every 10 iterations.
 CHAIN = ["dataset=synthetic", "dataset.generate.train=120", "dataset.generate.val=24", "dataset.generate.size=64",
          "dataset.crop_size=64", "dataset.crop_size_val=64", "model=resnet18", "task=15-5",
-         "train.device=cpu", "train.num_workers=2", "train.log_interval=1", "train.batch_size=4",
-         "train.epochs_base=4", "train.epochs_incremental=1", "train.val_interval=2", "eval.batch_size=2",
-         f"train.checkpoint_interval={CHECKPOINT_INTERVAL}", "train.precision=fp32", "train.channels_last=false",
-         "train.deterministic=true"]
+         "train.device=cpu", "train.log_interval=1", "train.batch_size=4", "train.epochs_base=4",
+         "train.epochs_incremental=1", "train.val_interval=2", "eval.batch_size=2",
+         f"train.checkpoint_interval={CHECKPOINT_INTERVAL}"]
+# Most trials: two workers per rank, fp32, NCHW and deterministic kernels. The "defaults" trial keeps what users
+# run: four workers per rank, bf16 autocast on the CPU, channels-last, no deterministic kernels.
+SETTINGS = {"fixed": ["train.num_workers=2", "train.precision=fp32", "train.channels_last=false",
+                      "train.deterministic=true"],
+            "defaults": []}
 JOBS = ["launch.nodes=2", "launch.gpus_per_node=0", "launch.cpus_per_task=1", "launch.mem_gb=2", "name=faults"]
 PROGRESS = re.compile(r"epoch (\d+)/\d+ iter (\d+)/(\d+) \|")
 
@@ -54,17 +59,37 @@ def data(tmp_path_factory) -> list[str]:
     return [f"dataset.root={root / 'synthetic'}", f"dataset.cache_dir={root / 'cache'}"]
 
 
+class References:
+    """The same chain, uninterrupted, for each settings of SETTINGS: two processes under torchrun on this machine.
+    A trial starts its settings' run when it starts, so that the two overlap; `get` waits for it."""
+
+    def __init__(self, tmp_path_factory, data: list[str]) -> None:
+        self.tmp_path_factory, self.data = tmp_path_factory, data
+        self.started: dict[str, tuple[subprocess.Popen, Path]] = {}
+
+    def start(self, settings: str) -> None:
+        if settings in self.started:
+            return
+        run = self.tmp_path_factory.mktemp(f"fault-reference-{settings}") / "run"
+        port = 29900 + (os.getpid() + len(self.started)) % 90
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+                   f"--master_port={port}", "-m", "wilss.chain", *CHAIN, *SETTINGS[settings], *self.data,
+                   f"run_dir={run}"]
+        self.started[settings] = (subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                                                   stderr=subprocess.PIPE, text=True,
+                                                   env=dict(os.environ, OMP_NUM_THREADS="1")), run)
+
+    def get(self, settings: str) -> Path:
+        self.start(settings)
+        return finished(*self.started[settings])
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, data) -> Path:
-    """The same chain, uninterrupted: two processes under torchrun on this machine (started at once, so that it
-    overlaps with the first Slurm trial; its run directory is returned when it has finished)."""
-    run = tmp_path_factory.mktemp("fault-reference") / "run"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-               f"--master_port={29900 + os.getpid() % 90}", "-m", "wilss.chain", *CHAIN, *data, f"run_dir={run}"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env=dict(os.environ, OMP_NUM_THREADS="1"))
-    yield lambda: finished(process, run)
-    process.kill()
+def references(tmp_path_factory, data):
+    started = References(tmp_path_factory, data)
+    yield started
+    for process, _ in started.started.values():
+        process.kill()
 
 
 def finished(process: subprocess.Popen, run: Path) -> Path:
@@ -143,15 +168,15 @@ def wait_until(condition, what: str, timeout: float = 600, poll: float = 0.02):
 class Trial:
     """One chain under faults: submits it, injects, resubmits after a kill, and keeps what the checks need."""
 
-    def __init__(self, run: Path, data: list[str], rng: random.Random, *extra: str) -> None:
-        self.run, self.data, self.rng = run, data, rng
+    def __init__(self, run: Path, data: list[str], rng: random.Random, *extra: str, settings: str = "fixed") -> None:
+        self.run, self.data, self.rng, self.settings = run, data, rng, SETTINGS[settings]
         self.log = TrainLog(run / "step0" / "train.log")
         self.seen_ranks: set[int] = set()  # processes of the runs that were interrupted
         self.jobs = self.submit(*extra)
 
     def submit(self, *extra: str) -> list[str]:
-        result = run_cli(["wilss.submit", *CHAIN, *JOBS, *self.data, f"run_dir={self.run}", *extra], cwd=REPO,
-                         timeout=120)
+        result = run_cli(["wilss.submit", *CHAIN, *self.settings, *JOBS, *self.data, f"run_dir={self.run}", *extra],
+                         cwd=REPO, timeout=120)
         assert result.returncode == 0, result.stderr[-3000:]
         return job_ids_of(result.stdout)
 
@@ -267,24 +292,27 @@ def assert_no_leftovers(run: Path) -> None:
     assert not list(run.glob("step*/checkpoints/.*.tmp*"))
 
 
-# (faults in order, iterations step 0 may lose beyond one per signal). CI runs the first row (about 3 minutes).
+# (faults in order, iterations step 0 may lose beyond one per signal, settings). CI runs the first row and the
+# users' defaults (about 3 and 4 minutes).
 TRIALS = [
-    (["USR1-at-start", "TERM-in-validation", "TERM"], 0),
-    opt_in(["requeue", "kill-during-save"], CHECKPOINT_INTERVAL),
-    opt_in(["requeue-at-start", "USR1", "USR1-in-validation", "USR1-at-start", "requeue"], 0),
-    opt_in(["TERM", "requeue-in-validation", "kill-rank"], CHECKPOINT_INTERVAL),
-    opt_in(["node-down"], CHECKPOINT_INTERVAL),
+    (["USR1-at-start", "TERM-in-validation", "TERM"], 0, "fixed"),
+    (["USR1-at-start", "TERM", "requeue-in-validation", "kill-during-save"], CHECKPOINT_INTERVAL, "defaults"),
+    opt_in(["requeue", "kill-during-save"], CHECKPOINT_INTERVAL, "fixed"),
+    opt_in(["requeue-at-start", "USR1", "USR1-in-validation", "USR1-at-start", "requeue"], 0, "fixed"),
+    opt_in(["TERM", "requeue-in-validation", "kill-rank"], CHECKPOINT_INTERVAL, "fixed"),
+    opt_in(["node-down"], CHECKPOINT_INTERVAL, "fixed"),
 ]
 
 
 @pytest.mark.slurm
-@pytest.mark.parametrize(("faults", "may_lose"), TRIALS, ids=lambda value: "+".join(value) if isinstance(
+@pytest.mark.parametrize(("faults", "may_lose", "settings"), TRIALS, ids=lambda value: "+".join(value) if isinstance(
     value, list) else str(value))
 def test_a_chain_under_faults_finishes_bitwise_equal_losing_at_most_what_is_promised(
-        slurm_cluster, data, reference, tmp_path, faults, may_lose):
+        slurm_cluster, data, references, tmp_path, faults, may_lose, settings):
+    references.start(settings)
     rng = random.Random(f"{SEED}-{'+'.join(faults)}")
     start = time.time()
-    trial = Trial(tmp_path / "run", data, rng)
+    trial = Trial(tmp_path / "run", data, rng, settings=settings)
     for fault in faults:
         inject(trial, fault)
     states = wait_for_jobs(trial.jobs, timeout=1500)
@@ -301,15 +329,15 @@ def test_a_chain_under_faults_finishes_bitwise_equal_losing_at_most_what_is_prom
         assert re.search(r"validation after epoch (\d+) stopped.*?validation after epoch \1: mIoU", log, re.S)
     assert_no_leftovers(trial.run)
     for step in (0, 1):
-        assert_same_weights(trial.run, reference(), step)
-    report(faults, lost, log, time.time() - start)
+        assert_same_weights(trial.run, references.get(settings), step)
+    report(faults, settings, lost, log, time.time() - start)
 
 
-def report(faults: list[str], lost: int, log: str, seconds: float) -> None:
+def report(faults: list[str], settings: str, lost: int, log: str, seconds: float) -> None:
     """One line per trial in the pytest output (with -s), for docs/reliability.md."""
     starts = log.count("step 0 of ")
-    print(f"\nfault trial {'+'.join(faults)} (seed {SEED}): step 0 started {starts} times, {lost} iterations run "
-          f"twice, bitwise equal, {seconds / 60:.1f} min", flush=True)
+    print(f"\nfault trial {'+'.join(faults)} ({settings} settings, seed {SEED}): step 0 started {starts} times, "
+          f"{lost} iterations run twice, bitwise equal, {seconds / 60:.1f} min", flush=True)
 
 
 @pytest.mark.slurm
