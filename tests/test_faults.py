@@ -6,7 +6,7 @@ Each trial runs `wilss submit` (the chain's two steps), injects its faults into 
 a seeded generator, and checks what the kit promises (docs/reliability.md): the chain finishes with weights
 bitwise equal to an uninterrupted run (or, for a cancel, ends cancelled and `wilss status` says so); no torn or
 temporary checkpoint is left; at most one iteration is lost to a signal, at most one checkpoint interval to a
-kill. CI runs the short seeded subset; `WILSS_FAULT_MATRIX=1` runs every trial (about 25 minutes here),
+kill. CI runs the short seeded subset; `WILSS_FAULT_MATRIX=1` runs every trial (about 30 minutes here),
 `WILSS_FAULT_SEED` draws other iterations (default 0).
 """
 
