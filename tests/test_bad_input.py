@@ -277,8 +277,9 @@ def exif_rotated(image: Image.Image) -> bytes:
 
 
 def test_files_as_real_datasets_contain_them_are_accepted(tmp_path, voc):
-    """Grayscale and CMYK JPEGs, a palette mask, and an image and mask both stored sideways with an EXIF
-    orientation: `wilss data check` passes, and image and mask are turned the same way."""
+    """Grayscale and CMYK JPEGs, a palette mask, and an image stored sideways with an EXIF orientation tag whose
+    mask has none (as a phone photo annotated on its stored pixels, or VOC's masks): `wilss data check` passes,
+    and image and mask are read as stored, so they still cover each other pixel for pixel."""
     Image.new("L", (16, 16), 90).save(voc / "JPEGImages" / "a.jpg")
     Image.new("CMYK", (16, 16), (0, 80, 80, 0)).save(voc / "JPEGImages" / "b.jpg")
     palette = Image.open(voc / "SegmentationClassAug" / "c.png").convert("P")
@@ -287,14 +288,25 @@ def test_files_as_real_datasets_contain_them_are_accepted(tmp_path, voc):
     raw_mask[:, :6] = 1
     raw_image = Image.fromarray(np.where(raw_mask[..., None] == 1, 255, 0).repeat(3, axis=2).astype(np.uint8))
     raw_image.save(voc / "JPEGImages" / "v.jpg", exif=exif_rotated(raw_image), quality=95)
-    Image.fromarray(raw_mask).save(voc / "SegmentationClassAug" / "v.png", exif=exif_rotated(raw_image))
+    Image.fromarray(raw_mask).save(voc / "SegmentationClassAug" / "v.png")
 
     result = run_cli(["wilss", "data", "check", str(voc), f"dataset.cache_dir={tmp_path / 'cache'}"], cwd=REPO)
     assert result.returncode == 0, result.stderr
     image, mask = open_pair(voc / "JPEGImages" / "v.jpg", voc / "SegmentationClassAug" / "v.png")
-    assert image.size == (16, 24) and mask.shape == (24, 16)
+    assert image.size == (24, 16) and mask.shape == (16, 24)
     assert np.array_equal(np.asarray(image.convert("L")) > 128, mask == 1)
-    assert (mask[:6] == 1).all() and (mask[6:] == 0).all()   # the left band of the stored pixels is now on top
+
+
+def test_a_mask_drawn_on_the_exif_turned_image_is_refused_with_the_reason(tmp_path):
+    """A mask that fits the image only once its EXIF tag is applied is named, with why and how to fix it."""
+    image_path, mask_path = tmp_path / "v.jpg", tmp_path / "v.png"
+    stored = Image.new("RGB", (24, 16))
+    stored.save(image_path, exif=exif_rotated(stored))
+    Image.new("L", (16, 24)).save(mask_path)
+    with pytest.raises(WilssError) as raised:
+        open_pair(image_path, mask_path)
+    message = user_message(raised.value)
+    assert str(image_path) in message and "EXIF orientation" in message and "as stored" in message
 
 
 def test_a_file_damaged_during_a_run_is_named_by_the_data_loader(tmp_path, voc):

@@ -11,7 +11,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from wilss.data.transforms import LabelMap
+from wilss.data.transforms import LabelMap, assert_label_map
 from wilss.data.validate import open_image, open_pair
 
 
@@ -26,6 +26,15 @@ def augment(transform: v2.Transform, seed: int, *inputs):
 
 def plain(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.as_subclass(torch.Tensor)
+
+
+def augment_pair(transform: v2.Transform, seed: int, image: Image.Image, mask: torch.Tensor, where: Path
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """An image and its (H, W) label map through one joint transform: the same crop, resize and flip for both,
+    checked (`assert_label_map`). Returns the image tensor and the (h, w) uint8 mask."""
+    image, mask = augment(transform, seed, image, LabelMap(mask.unsqueeze(0)))
+    assert_label_map(mask, str(where))
+    return plain(image), plain(mask).squeeze(0)
 
 
 class ImageLabelDataset(Dataset):
@@ -61,16 +70,16 @@ class SegmentationDataset(ImageLabelDataset):
         self.masks, self.pixel_labels = list(masks), pixel_labels
         self.lut = torch.from_numpy(lut.astype(np.uint8))
 
-    def _load(self, index: int) -> tuple[Image.Image, LabelMap]:
+    def _load(self, index: int) -> tuple[Image.Image, torch.Tensor]:
         image, raw = open_pair(self.images[index], self.masks[index])
-        return image, LabelMap(self.lut[torch.from_numpy(raw).long()].unsqueeze(0))
+        return image, self.lut[torch.from_numpy(raw).long()]
 
     def __getitem__(self, item: tuple[int, int]) -> dict[str, torch.Tensor]:
         if not self.pixel_labels:
             return super().__getitem__(item)
         index, seed = item
-        image, mask = augment(self.transform, seed, *self._load(index))
-        return {"image": plain(image), "mask": plain(mask).squeeze(0).long(), "labels": self.image_labels[index],
+        image, mask = augment_pair(self.transform, seed, *self._load(index), self.masks[index])
+        return {"image": image, "mask": mask.long(), "labels": self.image_labels[index],
                 "index": torch.tensor(index)}
 
 

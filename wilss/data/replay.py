@@ -17,12 +17,11 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from wilss.data.dataset import augment, plain
+from wilss.data.dataset import augment_pair
 from wilss.data.index import scan
 from wilss.data.labels import IGNORE
 from wilss.data.sources import Split
 from wilss.data.tasks import Task
-from wilss.data.transforms import LabelMap
 from wilss.data.validate import open_pair
 from wilss.errors import WilssError
 
@@ -123,8 +122,8 @@ class ReplayDataset(Dataset):
     def __getitem__(self, item: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, seed = item
         image, raw = open_pair(self.images[index], self.labels[index])
-        image, mask = augment(self.transform, seed, image, LabelMap(torch.from_numpy(raw).unsqueeze(0)))
-        return {"image": plain(image), "labels": crop_label_vector(plain(mask), self.num_labels),
+        image, mask = augment_pair(self.transform, seed, image, torch.from_numpy(raw), self.labels[index])
+        return {"image": image, "labels": crop_label_vector(mask, self.num_labels),
                 "index": torch.tensor(index)}
 
 

@@ -22,8 +22,30 @@ class LabelMap(tv_tensors.Mask):
 def _pil_nearest(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
     planes = mask.as_subclass(torch.Tensor).reshape(-1, *mask.shape[-2:]).numpy()
     resized = [np.asarray(Image.fromarray(plane).resize((width, height), Image.NEAREST)) for plane in planes]
-    # kernels registered from outside torchvision must keep the tv_tensor type themselves
-    return tv_tensors.wrap(torch.from_numpy(np.stack(resized)).reshape(*mask.shape[:-2], height, width), like=mask)
+    return torch.from_numpy(np.stack(resized)).reshape(*mask.shape[:-2], height, width)
+
+
+# torchvision does not re-wrap the output of kernels registered from outside it. A kernel that returned a plain
+# tensor turned the mask into one, and v2 transforms pass plain tensors through untouched when an image is
+# present: every flip after the crop left the mask unflipped (half the flipped samples, a third of all, taught
+# mirrored labels). Each kernel therefore wraps its result like its input, and `assert_label_map` checks it.
+@F.register_kernel(F.resize, LabelMap)
+def _resize_label_map(mask, size, interpolation=None, max_size=None, antialias=None):
+    return tv_tensors.wrap(_pil_nearest(mask, *resized_size(*mask.shape[-2:], size, max_size)), like=mask)
+
+
+@F.register_kernel(F.resized_crop, LabelMap)
+def _resized_crop_label_map(mask, top, left, height, width, size, interpolation=None, antialias=None):
+    cropped = F.crop_mask(mask.as_subclass(torch.Tensor), top, left, height, width)
+    return tv_tensors.wrap(_pil_nearest(cropped, *size), like=mask)
+
+
+def assert_label_map(mask: torch.Tensor, where: str) -> None:
+    """Refuse a per-pixel target that left a joint transform as anything but a `LabelMap`: it was not moved
+    with its image (a transform passes plain tensors through), so it no longer labels the image's pixels."""
+    if not isinstance(mask, LabelMap):
+        raise TypeError(f"{where}: the mask left the joint transform as {type(mask).__name__}, not LabelMap; "
+                        "a kernel lost its type, so the mask no longer follows the image's crop and flip")
 
 
 def resized_size(height: int, width: int, size, max_size: int | None = None) -> tuple[int, int]:
@@ -38,16 +60,6 @@ def resized_size(height: int, width: int, size, max_size: int | None = None) -> 
     if max_size is not None and new_long > max_size:
         new_short, new_long = int(max_size * new_short / new_long), max_size
     return (new_short, new_long) if height <= width else (new_long, new_short)
-
-
-@F.register_kernel(F.resize, LabelMap)
-def _resize_label_map(mask, size, interpolation=None, max_size=None, antialias=None):
-    return _pil_nearest(mask, *resized_size(*mask.shape[-2:], size, max_size))
-
-
-@F.register_kernel(F.resized_crop, LabelMap)
-def _resized_crop_label_map(mask, top, left, height, width, size, interpolation=None, antialias=None):
-    return _pil_nearest(F.crop_mask(mask, top, left, height, width), *size)
 
 
 def _to_normalized_tensor() -> list[v2.Transform]:

@@ -2,7 +2,9 @@
 is refused with the file (and line) and the fix, instead of surfacing later as a torch or PIL traceback.
 
 What real datasets contain is accepted: UTF-8 BOMs, CRLF line ends and stray whitespace in lists; grayscale,
-CMYK and palette images; palette or grayscale masks; EXIF orientation, applied to image and mask alike.
+CMYK and palette images; palette or grayscale masks. Files are read as stored: an EXIF orientation tag is not
+applied, because masks label the stored pixels (VOC's and SBD's do) and an image turned without its mask would
+be trained on a rotated mask.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from wilss.errors import WilssError
 
 log = logging.getLogger("wilss")
 
 MASK_MODES = ("P", "L")   # label maps: one 8-bit id per pixel (VOC ships palette PNGs, SBD-derived ones are L)
+ORIENTATION = 0x0112        # the EXIF tag; values 5-8 turn the picture by 90 degrees
+TURNING_90 = (5, 6, 7, 8)
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
 
 
@@ -61,11 +65,12 @@ def drop_duplicates(entries: list[tuple[int, tuple[Path, ...]]], list_file: Path
 
 
 def _decoded(path: Path, kind: str) -> Image.Image:
-    """The fully decoded file (so truncation shows now, not later), upright per its EXIF orientation."""
+    """The fully decoded file (so truncation shows now, not later), its pixels as stored (EXIF orientation is
+    not applied: see the module's docstring)."""
     try:
         with Image.open(path) as handle:
             handle.load()
-            return ImageOps.exif_transpose(handle)
+            return handle
     except FileNotFoundError:
         raise WilssError(f"{kind} '{path}' is missing; restore it or remove its line from the split list.") from None
     except DECODE_ERRORS as err:
@@ -93,6 +98,12 @@ def open_pair(image_path: Path, mask_path: Path) -> tuple[Image.Image, np.ndarra
     """An image and its mask, which must cover it pixel for pixel."""
     image, mask = open_image(image_path), open_mask(mask_path)
     if mask.shape != (image.height, image.width):
+        hint = ""
+        if mask.shape == (image.width, image.height) and image.getexif().get(ORIENTATION, 1) in TURNING_90:
+            hint = (" The mask fits the image turned by its EXIF orientation tag, but masks must label the pixels "
+                    "as stored (as VOC's do): save the image upright without the tag (e.g. PIL's "
+                    "ImageOps.exif_transpose), or turn the mask back.")
         raise WilssError(f"image '{image_path}' is {image.width}x{image.height} but its mask '{mask_path}' is "
-                         f"{mask.shape[1]}x{mask.shape[0]}; they must match. Replace the mask or remove the line.")
+                         f"{mask.shape[1]}x{mask.shape[0]}; they must match. Replace the mask or remove the line."
+                         + hint)
     return image, mask
