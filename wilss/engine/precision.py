@@ -7,11 +7,20 @@ import contextlib
 import torch
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX). Without it (an AVX2-only CPU) oneDNN
+    emulates bf16 and autocast trains 10-20x slower than fp32 (measured: ResNet-18, batch 16 at 128 px)."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` → bf16 on CPU (fast kernels, no scaler needed), fp16 on CUDA (as the original's AMP)."""
+    """`auto` → fp16 on CUDA (as the original's AMP); on CPU bf16 where the CPU has bf16 instructions (fast
+    kernels, no scaler needed), fp32 elsewhere."""
     if precision != "auto":
         return precision
-    return "fp16" if device.type == "cuda" else "bf16"
+    if device.type == "cuda":
+        return "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
 def autocast(device: torch.device, precision: str):
