@@ -191,6 +191,39 @@ def test_sbatch_script_runs_the_chain_with_ddp_across_both_nodes(slurm_cluster, 
 
 
 @pytest.mark.slurm
+def test_sbatch_voc_15_5_as_users_type_it_runs_both_steps_of_its_chain(slurm_cluster, shared_data, tmp_path):
+    """`sbatch slurm/voc_15-5.sbatch` from the repository, as the README says, with only what this CPU-only
+    cluster and the synthetic data need: sbatch options before the script (they replace its GPU #SBATCH lines;
+    --output keeps the logs out of the repository), the data, model and size overrides after it."""
+    run = tmp_path / "run"
+    options = ["--ntasks-per-node=1", "--gpus-per-node=0", "--cpus-per-task=1", "--mem=2G", "--time=15",
+               f"--output={tmp_path}/slurm-%x-%j.out"]
+    overrides = [*TINY, *shared_data, "train.batch_size=8", "train.epochs_base=1", "train.epochs_incremental=1",
+                 f"run_dir={run}"]
+    env = dict(os.environ, PYTHON=sys.executable, OUTPUT_ROOT=str(tmp_path / "out"))
+    submitted = subprocess.run(["sbatch", *options, "slurm/voc_15-5.sbatch", *overrides], cwd=REPO,
+                               capture_output=True, text=True, env=env)
+    assert submitted.returncode == 0, submitted.stderr
+    step0 = re.fullmatch(r"Submitted batch job (\d+)", submitted.stdout.strip()).group(1)
+    wait_for_log(run / "step1" / "manifest.json", "job_id")
+    step1 = manifest(run, 1)["job_id"]
+    states = wait_for_jobs([step0, step1])
+    assert states == {step0: "COMPLETED", step1: "COMPLETED"}, states
+    assert (run / "step1" / "results.json").is_file() and (run / "results.md").is_file()
+    assert "step 0 of synthetic-15-5" in (run / "step0" / "train.log").read_text()
+    # Step 1's job ran the same script: its name, and its own task handed to the shared body.
+    accounted = subprocess.run(["sacct", "-n", "-X", "-P", "-j", f"{step0},{step1}", "-o", "JobID,JobName"],
+                               capture_output=True, text=True).stdout.split()
+    assert sorted(accounted) == sorted([f"{step0}|wilss-voc-15-5", f"{step1}|wilss-voc-15-5"])
+    submit_line = subprocess.run(["sacct", "-n", "-X", "-P", "-j", step1, "-o", "SubmitLine"], capture_output=True,
+                                 text=True).stdout
+    assert f"{REPO}/slurm/voc_15-5.sbatch" in submit_line and "--gpus-per-node=0" in submit_line, submit_line
+    for step, job in enumerate((step0, step1)):
+        log = (tmp_path / f"slurm-wilss-voc-15-5-{job}.out").read_text()
+        assert re.search(rf"step {step} on \S+: task=15-5 overlap=false output_root=", log), log[-3000:]
+
+
+@pytest.mark.slurm
 def test_submit_returns_at_once_then_step1_waits_afterok_and_a_second_submit_does_nothing(slurm_cluster,
                                                                                           shared_data, tmp_path):
     run = tmp_path / "run"

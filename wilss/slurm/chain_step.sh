@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# One step of a wilss chain inside a Slurm job; sourced by slurm/wilss.sbatch after its settings.
+# The shared body of the sbatch scripts beside it (voc_15-5, voc_10-10, coco_voc and wilss.sbatch), sourced after
+# their #SBATCH lines and task: one step of a wilss chain inside a Slurm job.
 #
 # Step 0 is the job the user submits. At its start it submits step 1 (`afterok`, killed if step 0 fails) with
 # every sbatch option step 0 was submitted with, and so on: step t submits t+1, once, even when t is requeued
@@ -7,14 +8,34 @@
 # Then every task of the job runs the step with srun: on the timeout signal (--signal) or a preemption
 # SIGTERM, the step checkpoints at the next iteration and requeues this job, which resumes from there.
 #
-# Needs from the sbatch script: SCRIPT (its own path, as submitted), DATA_PATHS (array: data folders to bind
-# into the container), OUTPUT_ROOT, CONTAINER (an Apptainer image, or empty for the current environment),
-# PYTHON; "$@" = the Hydra overrides, which choose the dataset and task.
+# Needs from the sbatch script: SCRIPT (its own path, as submitted: what every later step's job runs) and
+# TASK_OVERRIDES (array: the script's task, e.g. (dataset=voc task=15-5); empty = the overrides choose it);
+# "$@" = the user's Hydra overrides.
 
 set -euo pipefail
 
+# Settings: from the environment of sbatch, or set in the sbatch script before it sources this file.
+BIND="${BIND:-}"                                         # data folders for the container, comma-separated
+OUTPUT_ROOT="${OUTPUT_ROOT:-$SLURM_SUBMIT_DIR/outputs}"  # run directories, checkpoints, TensorBoard
+CONTAINER="${CONTAINER:-}"                               # Apptainer image (wilss.sif); empty = this environment
+PYTHON="${PYTHON:-python}"                               # the interpreter with wilss installed
+IFS=, read -r -a DATA_PATHS <<<"$BIND"
+
+# The script's task, minus what the command line chooses itself: each key it sets (dataset=..., overlap=...), and
+# all of them when it names an experiment=, which brings its own dataset and task (Hydra applies command-line
+# overrides last, so the script's would win over the experiment's).
+TASK=()
+for default in "${TASK_OVERRIDES[@]}"; do
+  for override in "$@"; do
+    key="${override%%=*}"
+    key="${key#"${key%%[!+~]*}"}"  # +key=, ++key=, ~key
+    [[ "$key" == "${default%%=*}" || "$key" == experiment ]] && continue 2
+  done
+  TASK+=("$default")
+done
+
 STEP="${WILSS_STEP:-0}"
-OVERRIDES=("output_root=$OUTPUT_ROOT" "$@" "step=$STEP")
+OVERRIDES=("${TASK[@]}" "output_root=$OUTPUT_ROOT" "$@" "step=$STEP")
 
 RUN=()
 if [ -n "$CONTAINER" ]; then
