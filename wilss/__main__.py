@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("wilss.status", "cli", "one line per step (of each point of a sweep): job, restarts, progress, metrics"),
     "report": ("wilss.report", "main", "the papers' tables and figures from run or sweep directories"),
     "doctor": ("wilss.doctor", "main", "check a run before it starts: environment, data, weights, disk, Slurm"),
+    "scripts": ("wilss.scripts", "cli", "write the sbatch scripts (one per paper chain) into a folder, ready to edit"),
     "data": ("wilss.data.cli", "cli", "prepare a dataset from the official archives; check every file of one"),
     "web": ("wilss.web.__main__", "main", "Web-WILSS data preparation (captions, select-replay, ...)"),
     "bench": ("wilss.bench", "main", "time the fast path against the eager fp32 path, side by side"),
@@ -28,7 +29,8 @@ USAGE = "usage: wilss COMMAND [args]   (wilss COMMAND --help for its own options
     f"  {name:<14} {summary}" for name, (_, _, summary) in COMMANDS.items()) + """
 
 Try: wilss chain experiment=demo      (synthetic data, CPU, a few minutes)
-Overrides are Hydra's key=value (group=option chooses a config file); see README.md."""
+On Slurm: wilss scripts DIR, then sbatch DIR/voc_15-5.sbatch dataset.root=...   (DIR/README.md: settings)
+Overrides are Hydra's key=value (group=option chooses a config file, as in wilss/configs/ of the package)."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,7 +62,8 @@ class StepJob:
 USAGE = """usage: python -m wilss.launch.step [key=value | group=option ...]
 
 Run one step as a scheduler job (every rank runs this command, e.g. under srun). Timeout and preemption
-signals checkpoint at the next iteration and requeue the job; see slurm/README.md.
+signals checkpoint at the next iteration and requeue the job; see the README.md that `wilss scripts DIR`
+writes beside the sbatch scripts.
 """
 
 
