@@ -1,5 +1,5 @@
-"""Bookkeeping for the sbatch script (`slurm/wilss.sbatch`), which submits step t+1 from inside step t's job
-(`slurm/chain_step.sh`):
+"""Bookkeeping for the sbatch scripts (`slurm/*.sbatch`), which submit step t+1 from inside step t's job (their
+shared body, `slurm/chain_step.sh`):
 
     python -m wilss.launch.sbatch_chain claim [overrides]         # this job takes step t, or refuses
     python -m wilss.launch.sbatch_chain next [overrides]          # prints t+1 if it must be submitted
