@@ -3,7 +3,8 @@
 Step t starts from step t−1's final checkpoint in the same run directory. A step that already finished is
 only re-evaluated, an interrupted one resumes, so rerunning the command continues where it stopped. The
 papers' table (mIoU old / new / all after every step) is printed at the end and written to
-`<run dir>/results.md` (also by the Slurm jobs: the last step's job writes it). Sweep values on the command
+`<run dir>/results.md` (also by the Slurm jobs: the last step's job writes it); with `expected=NAME` (the demo
+sets it) the recorded results of wilss/expected.yaml follow, beside the measured ones, with the verdict. Sweep values on the command
 line (`seed=0,1 method=wilson,ft`) run one chain per point (`wilss.sweep`) and write the sweep's report.
 """
 
@@ -19,6 +20,7 @@ from wilss.config import load_config, run_layout, task_of
 from wilss.core import log
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError, exit_on_user_error
+from wilss.expected import load_expected, measured_steps, verdict
 from wilss.metrics import markdown_table
 from wilss.report import write_report
 from wilss.sweep import expand, is_sweep, prepare
@@ -90,10 +92,14 @@ def cli(argv: list[str] | None = None) -> None:
                 raise WilssError(f"{len(failed)} point(s) of the sweep failed: {', '.join(failed)}; see their "
                                  "train.log. Run the same command again to resume them.")
             return
+        cfg = load_config(args)
+        expected = load_expected(cfg.expected) if cfg.expected else None   # an unknown name fails before training
         results = run_chain(args)
     finally:
         distributed.shutdown()
-    print("\n" + write_chain_report(load_config(args), results))
+    print("\n" + write_chain_report(cfg, results))
+    if expected is not None:
+        print(verdict(expected, measured_steps(results), args))
 
 
 if __name__ == "__main__":

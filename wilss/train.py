@@ -35,7 +35,7 @@ from wilss.engine.trainer import Progress, Trainer
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.layout import StepLayout
 from wilss.methods import METHODS, MethodContext
-from wilss.metrics import markdown_table, summarize, write_results
+from wilss.metrics import ConfusionMatrix, markdown_table, summarize, write_results
 from wilss.models import build_model, prepack
 from wilss.models.fold import fold_norms
 
@@ -54,21 +54,19 @@ def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, out: StepLayout,
-                     stop: StopRequest | None = None) -> dict:
-    """Evaluate the final model on every evaluation set of the step; rank 0 writes the results files. A stop
+def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, channels_last: bool, out: StepLayout,
+                     stop: StopRequest | None = None, evaluated: dict[str, ConfusionMatrix] | None = None) -> dict:
+    """Evaluate the final model on every evaluation set of the step; rank 0 writes the results files. A set in
+    `evaluated` (the validation after the last epoch, on these same weights) is not evaluated twice. A stop
     request ends it early with `TrainingInterrupted` (`final.pt` is saved: the restarted step evaluates it)."""
     results = {"dataset": task.dataset, "task": task.name, "step": task.step, "overlap": bool(cfg.overlap),
                "name": cfg.name, "eval_mode": cfg.eval.mode, "sets": {}}
     for name, dataset in build_eval_datasets(cfg.dataset, task, cfg.eval.mode).items():
-        loader = eval_loader(dataset, dist, eval_batch_size(cfg), cfg.train.num_workers)
-        try:
-            matrix, _ = evaluate(model, loader, len(task.order), dist.device, precision, cfg.train.channels_last,
-                                 stop=stop)
-        except EvaluationInterrupted as stopped:
-            log.warning("stop requested (%s) during the final evaluation; it runs again at the restart",
-                        stopped.reason)
-            raise TrainingInterrupted(stopped.reason) from None
+        if evaluated and name in evaluated:
+            log.info("final evaluation on %s: the validation after the last epoch, on the same weights", name)
+            matrix = evaluated[name]
+        else:
+            matrix = _evaluate_set(cfg, task, model, dist, precision, channels_last, dataset, stop)
         results["sets"][name] = summarize(matrix.iou(), task.num_old, task.class_names())
         results["sets"][name]["pixel_accuracy"] = matrix.pixel_accuracy()
     if dist.is_main:
@@ -79,6 +77,16 @@ def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, out: St
         out.results_table.write_text(table + "\n")
         log.info("results (mIoU %%):\n%s", table)
     return results
+
+
+def _evaluate_set(cfg: DictConfig, task, model, dist, precision: str, channels_last: bool, dataset,
+                  stop: StopRequest | None) -> ConfusionMatrix:
+    loader = eval_loader(dataset, dist, eval_batch_size(cfg), cfg.train.num_workers)
+    try:
+        return evaluate(model, loader, len(task.order), dist.device, precision, channels_last, stop=stop)[0]
+    except EvaluationInterrupted as stopped:
+        log.warning("stop requested (%s) during the final evaluation; it runs again at the restart", stopped.reason)
+        raise TrainingInterrupted(stopped.reason) from None
 
 
 def group_labels(task) -> tuple[str, str]:
@@ -182,7 +190,7 @@ def evaluate_finished_step(cfg: DictConfig, task, final: dict, dist, precision: 
     model = build_step_model(cfg, task, dist, channels_last)
     model.load_state_dict(final["modules"]["model"])
     log.info("step already trained (%s): evaluating its final weights", out.final)
-    return final_evaluation(cfg, task, model, dist, precision, out, stop)
+    return final_evaluation(cfg, task, model, dist, precision, channels_last, out, stop)
 
 
 def later_iterations(cfg: DictConfig) -> int:
@@ -300,7 +308,8 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     if dist.is_main:
         save_checkpoint(out.final, {"modules": {"model": model.state_dict()}}, meta())
     distributed.barrier()
-    return final_evaluation(cfg, task, model, dist, precision, out, stop)
+    evaluated = {"val": validation.final_matrix} if validation.final_matrix is not None else {}
+    return final_evaluation(cfg, task, model, dist, precision, channels_last, out, stop, evaluated)
 
 
 USAGE = """usage: python -m wilss.train [--cfg] [key=value | group=option ...]

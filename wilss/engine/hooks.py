@@ -84,6 +84,7 @@ class ValidationHook(Hook):
         self.board, self.is_main, self.panels, self.stop = board, is_main, panels, stop
         self.last_metrics: dict = {}
         self.owed = False
+        self.final_matrix = None   # the confusion matrix of the validation after the last epoch: the final weights'
 
     def before_train(self, trainer: Trainer) -> None:
         if self.owed:
@@ -107,6 +108,7 @@ class ValidationHook(Hook):
                         stopped.reason)
             return
         self.owed = False
+        self.final_matrix = matrix if progress.finished else None
         summary = summarize(matrix.iou(), self.task.num_old, self.task.class_names())
         self.last_metrics = {key: summary[key] for key in ("miou_old", "miou_new", "miou_all")}
         if self.is_main:
