@@ -22,9 +22,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("training", ("wilss.engine", "wilss.methods", "wilss.metrics", "wilss.checkpoint", "wilss.distributed",
                   "wilss.visualize")),
     ("web data preparation", ("wilss.web",)),
-    ("run", ("wilss.config", "wilss.train", "wilss.chain", "wilss.sweep", "wilss.report")),
+    ("run", ("wilss.config", "wilss.train", "wilss.chain", "wilss.sweep", "wilss.report", "wilss.expected")),
     ("launch", ("wilss.launch", "wilss.submit", "wilss.status", "wilss.preflight")),
-    ("tools", ("wilss.__main__", "wilss.bench", "wilss.doctor", "wilss.data.cli")),
+    ("tools", ("wilss.__main__", "wilss.bench", "wilss.doctor", "wilss.data.cli", "wilss.scripts")),
 ]
 
 
