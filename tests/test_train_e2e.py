@@ -72,8 +72,12 @@ def test_two_process_sync_bn_training_matches_one_process(tmp_path):
     assert one.returncode == 0 and two.returncode == 0, two.stderr[-3000:]
     weights = [torch.load(tmp_path / run / "step0" / "checkpoints" / "final.pt", weights_only=True)["modules"]["model"]
                for run in ("one", "two")]
+    # Measured on an AVX2 CPU (2026-12-06): the two runs differ by at most 1.3e-3 (a running variance; 8.4e-4 in
+    # the first conv, whose small update carries the other summation order of two processes through 3
+    # iterations); without sync BN (model.sync_bn=false) running variances differ by up to 0.4. The bound used
+    # before (atol 1e-4) held on an AVX-512 CPU only.
     for key, value in weights[0].items():
-        assert torch.allclose(value.float(), weights[1][key].float(), atol=1e-4, rtol=1e-3), key
+        assert torch.allclose(value.float(), weights[1][key].float(), atol=3e-3, rtol=1e-3), key
 
 
 def test_rerunning_a_finished_step_does_not_train_again(tmp_path):
