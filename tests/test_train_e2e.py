@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -51,6 +52,12 @@ def test_step0_writes_checkpoints_results_and_tensorboard(tmp_path):
     assert "| old 1-15 | new –" in result.stdout or "old 1-15" in (step / "results.md").read_text()
     sidecar = json.loads((step / "checkpoints" / "final.json").read_text())
     assert sidecar["task"] == "15-5" and sidecar["step"] == 0 and sidecar["progress"]["epoch"] == 2
+    # One evaluation per validation (after epochs 1 and 2); the final results reuse the one after the last epoch.
+    log = (step / "train.log").read_text()
+    assert log.count("validating after epoch") == 2
+    assert len(re.findall(r"evaluation: \d+ images$", log, flags=re.M)) == 2, log
+    assert "final evaluation on val: the validation after the last epoch" in log
+    assert sidecar["metrics"]["miou_all"] == summary["miou_all"]
 
 
 def test_two_gloo_processes_evaluate_exactly_like_one(tmp_path):
