@@ -153,7 +153,7 @@ def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, chan
     precision = resolve_precision(cfg.train.precision, dist.device)
     if cfg.train.cast_frozen_model and precision in ("bf16", "fp16"):
         cast_weights(old_model, torch.bfloat16 if precision == "bf16" else torch.float16)
-    if cfg.train.prepack_frozen_model and prepack.available(dist.device):
+    if cfg.train.prepack_frozen_model and prepack.available(dist.device, precision):
         prepack.prepack_convs(old_model)
     return old_model
 

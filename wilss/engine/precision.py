@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import torch
 
-
-# CPU flags (Linux /proc/cpuinfo) of bf16 arithmetic in hardware: x86's AVX512-BF16 and AMX, Arm's BF16. torch has
-# no public query for them.
-BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}
-
-
-def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this CPU computes bf16 in hardware. Without it (an AVX2-only CPU) oneDNN emulates bf16 and
-    autocast trains 10-20x slower than fp32 (measured: ResNet-18, batch 16 at 128 px). Unknown (no
-    /proc/cpuinfo) counts as no: fp32 is never the slow choice."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return False
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return bool(BF16_CPU_FLAGS & set(value.split()))
-    return False
+from wilss.core import cpu_has_native_bf16
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

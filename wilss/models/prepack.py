@@ -13,12 +13,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from wilss.core import cpu_has_native_bf16
 from wilss.models.atrous import AtrousConv2d, trim_padding_taps
 from wilss.models.fold import conv_pairs
 
 
-def available(device: torch.device) -> bool:
-    return device.type == "cpu" and torch.backends.mkldnn.is_available()
+def available(device: torch.device, precision: str = "fp32") -> bool:
+    """oneDNN's packed convolutions on the CPU; in bf16 only where the CPU has bf16 instructions (oneDNN refuses
+    to pack bf16 weights on an AVX2 CPU: "bf16 path needs ... avx512bw, avx512vl and avx512dq")."""
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    return precision != "bf16" or cpu_has_native_bf16()
 
 
 class PackedConv2d(nn.Module):
