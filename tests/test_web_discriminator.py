@@ -47,7 +47,10 @@ def read_scores(path: Path) -> dict[str, tuple[str, float]]:
 def test_tells_dataset_from_web_images_on_held_out_images(trained):
     manifest = json.loads((trained / "manifest.json").read_text())
     accuracy = manifest["outputs"]["heldout_accuracy"]
-    assert accuracy["all"] >= 0.9, accuracy
+    # 104 held-out images: one image is ~0.01 and the binomial standard error ~0.03. The same seeded run measured
+    # 0.933 here (2+ threads), 0.904 with one thread and 0.894 on the CI machine (other CPU kernels); chance is 0.5.
+    # The floor sits three standard errors below those, so it fails a discriminator that does not learn, not a CPU.
+    assert accuracy["all"] >= 0.8, accuracy
     printed = re.search(r"held-out accuracy: ([0-9.]+)", (trained / "stdout.txt").read_text())
     assert printed and float(printed.group(1)) == pytest.approx(accuracy["all"], abs=1e-4)
     heldout = {record["path"] for key in ("heldout_dataset", "heldout_web") for record in manifest["inputs"][key]}
