@@ -21,7 +21,10 @@ TASKS = {
     "voc_10-10.sbatch": (["dataset=voc", "task=10-10", "overlap=false"], "wilss-voc-10-10", "24:00:00"),
     "coco_voc.sbatch": (["dataset=coco-voc"], "wilss-coco-voc", "48:00:00"),
     "wilss.sbatch": ([], "wilss", "24:00:00"),
+    "demo.sbatch": (["experiment=demo"], "wilss-demo", "3:00:00"),
 }
+CPU_ONLY = {"demo.sbatch"}
+RESOURCES = ("nodes", "ntasks-per-node", "gpus-per-node", "cpus-per-task", "mem", "signal")
 # Each stand-in writes its name and arguments as one line, separated by \x1f.
 STAND_IN = """#!/bin/bash
 { printf '%s\\x1f' "$(basename "$0")" "$@"; echo; } >>"$FAKE_LOG"
@@ -110,9 +113,11 @@ def test_each_script_is_a_header_and_a_task_around_the_shared_body(name):
     text = (SLURM / name).read_text()
     header = sbatch_lines(text)
     assert header["job-name"] == job_name and header["time"] == time_limit
-    assert {key: value for key, value in header.items() if key not in ("job-name", "time")} == {
-        key: value for key, value in sbatch_lines((SLURM / "wilss.sbatch").read_text()).items()
-        if key not in ("job-name", "time")}
+    own = ("job-name", "time", *RESOURCES) if name in CPU_ONLY else ("job-name", "time")
+    assert {key: value for key, value in header.items() if key not in own} == {
+        key: value for key, value in sbatch_lines((SLURM / "wilss.sbatch").read_text()).items() if key not in own}
+    if name in CPU_ONLY:  # runs as typed where no GPU exists: asks for none
+        assert not re.search(r"^#SBATCH .*(gpu|gres)", text, flags=re.M) and header["ntasks-per-node"] == "1"
     code = code_lines(text)
     assert code[0].startswith(f"TASK_OVERRIDES=({' '.join(task)})  #")
     assert code[1:] == code_lines((SLURM / "wilss.sbatch").read_text())[1:]

@@ -224,6 +224,30 @@ def test_sbatch_voc_15_5_as_users_type_it_runs_both_steps_of_its_chain(slurm_clu
 
 
 @pytest.mark.slurm
+def test_sbatch_demo_runs_the_demo_chain_on_a_cpu_only_cluster_as_the_readme_types_it(slurm_cluster, shared_data,
+                                                                                        tmp_path):
+    """`sbatch slurm/demo.sbatch` needs no sbatch option on a cluster without GPUs (its header asks for none); here
+    only --output (logs out of the repository) and overrides that make the chain short. Its last job ends with
+    the recorded demo table's verdict: here 'not compared', naming the overrides that shortened it."""
+    run = tmp_path / "run"
+    overrides = [*TINY[1:6], *shared_data, "train.batch_size=8", "train.epochs_base=1", "train.epochs_incremental=1",
+                 f"run_dir={run}"]
+    env = dict(os.environ, PYTHON=sys.executable, OUTPUT_ROOT=str(tmp_path / "out"))
+    submitted = subprocess.run(["sbatch", f"--output={tmp_path}/slurm-%x-%j.out", "slurm/demo.sbatch", *overrides],
+                               cwd=REPO, capture_output=True, text=True, env=env)
+    assert submitted.returncode == 0, submitted.stderr
+    step0 = re.fullmatch(r"Submitted batch job (\d+)", submitted.stdout.strip()).group(1)
+    wait_for_log(run / "step1" / "manifest.json", "job_id")
+    step1 = manifest(run, 1)["job_id"]
+    assert wait_for_jobs([step0, step1]) == {step0: "COMPLETED", step1: "COMPLETED"}
+    assert "step 0 of synthetic-15-5" in (run / "step0" / "train.log").read_text()
+    log = (tmp_path / f"slurm-wilss-demo-{step1}.out").read_text()
+    assert re.search(r"step 1 on \S+: experiment=demo output_root=", log), log[-3000:]
+    assert "synthetic 15-5 — mIoU % on val" in log and "Expected results 'demo'" in log, log[-3000:]
+    assert "train.epochs_base=1" in log.split("Expected results 'demo'")[1], log[-3000:]
+
+
+@pytest.mark.slurm
 def test_submit_returns_at_once_then_step1_waits_afterok_and_a_second_submit_does_nothing(slurm_cluster,
                                                                                           shared_data, tmp_path):
     run = tmp_path / "run"

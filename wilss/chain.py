@@ -49,6 +49,15 @@ def write_chain_report(cfg: DictConfig, results: list[dict]) -> str:
     return report
 
 
+def end_of_chain(cfg: DictConfig, results: list[dict], overrides: list[str]) -> str:
+    """What a finished chain prints, wherever it ran (`wilss chain`, the last step's Slurm job): the table (also
+    written to results.md) and, when the config names recorded results (`expected=`), the verdict beside them."""
+    text = "\n" + write_chain_report(cfg, results)
+    if cfg.expected:
+        text += "\n" + verdict(load_expected(cfg.expected), measured_steps(results), overrides)
+    return text
+
+
 def run_sweep(overrides: list[str]) -> list[str]:
     """Every point's chain in turn (a shared step 0 is trained once, then only re-evaluated); a failing point
     does not stop the others. Writes each point's table and the sweep's report; returns the failed points."""
@@ -97,9 +106,7 @@ def cli(argv: list[str] | None = None) -> None:
         results = run_chain(args)
     finally:
         distributed.shutdown()
-    print("\n" + write_chain_report(cfg, results))
-    if expected is not None:
-        print(verdict(expected, measured_steps(results), args))
+    print(end_of_chain(cfg, results, args))
 
 
 if __name__ == "__main__":

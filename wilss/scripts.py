@@ -1,9 +1,9 @@
 """Write the kit's sbatch scripts into a folder, ready to edit: `wilss scripts DIR` (default DIR: ./slurm).
 
 The scripts are the files the package ships (wilss/slurm/, what the repository's slurm/ folder holds): one per
-paper chain (voc_15-5.sbatch, voc_10-10.sbatch, coco_voc.sbatch), wilss.sbatch for any other task, their shared
-body chain_step.sh, and a README.md with their settings. Files already there with other contents are kept
-unless --force is given.
+paper chain (voc_15-5.sbatch, voc_10-10.sbatch, coco_voc.sbatch), wilss.sbatch for any other task, demo.sbatch
+(the demo chain on CPU nodes: a first check of a cluster), their shared body chain_step.sh, and a README.md
+with their settings. Files already there with other contents are kept unless --force is given.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def shipped_scripts() -> dict[str, bytes]:
     folder = files("wilss") / "slurm"
     shipped = {entry.name: entry.read_bytes() for entry in folder.iterdir()
                if entry.is_file() and not entry.name.startswith(".")}
-    if not {"chain_step.sh", "wilss.sbatch", *PAPER_CHAINS} <= shipped.keys():
+    if not {"chain_step.sh", "wilss.sbatch", "demo.sbatch", *PAPER_CHAINS} <= shipped.keys():
         raise WilssError(f"this installation of wilss lacks its sbatch scripts (found {sorted(shipped)} in "
                          f"{folder}); reinstall the package")
     return shipped
@@ -60,6 +60,7 @@ def how_to_start(directory: Path) -> str:
         "Edit the #SBATCH lines for your cluster (partition, account, GPUs), then start a chain:",
         *lines,
         f"  sbatch {directory / 'wilss.sbatch'} task=10-2 overlap=true dataset.root=/datasets/VOC2012  # any task",
+        f"First, to check the cluster: sbatch {directory / 'demo.sbatch'}  (CPU only, the recorded table at the end)",
         f"Settings (BIND, OUTPUT_ROOT, CONTAINER, PYTHON) and what a timeout or preemption does: "
         f"{directory / 'README.md'}. Follow a chain with: wilss status RUN_DIR"])
 

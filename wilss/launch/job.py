@@ -6,7 +6,8 @@ handlers before importing this):
    iteration boundary (or inside an evaluation), where all ranks save one checkpoint together;
 3. then rank 0 requeues the job when it should run on, and every rank exits; the requeued job resumes from
    `last.pt` exactly;
-4. the step's manifest records all of it; the last step's job also writes the chain's results table.
+4. the step's manifest records all of it; the last step's job also writes the chain's results table (and, for a
+   config naming recorded results, e.g. the demo, the verdict beside them).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 
 from wilss import distributed
-from wilss.chain import read_step_results, write_chain_report
+from wilss.chain import end_of_chain, read_step_results
 from wilss.config import load_config, step_layout, task_of
 from wilss.core import log, sha256_of
 from wilss.engine.interrupt import StopRequest, TrainingInterrupted
@@ -93,7 +94,8 @@ def run_job(overrides: list[str], stop: StopRequest) -> dict:
     if is_main:
         update_manifest(directory, state="finished", final_sha256=sha256_of(directory.final), reason=None)
         if cfg.step == task_of(cfg).num_steps - 1:
-            print(write_chain_report(cfg, [read_step_results(cfg, s) for s in range(cfg.step)] + [results]))
+            chain = [read_step_results(cfg, s) for s in range(cfg.step)] + [results]
+            print(end_of_chain(cfg, chain, [o for o in overrides if not o.startswith("step=")]))
             if cfg.sweep_dir:
                 report_if_sweep_finished(Path(cfg.sweep_dir))  # the last point to finish writes the report
     return results
