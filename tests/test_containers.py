@@ -94,7 +94,8 @@ def test_shellcheck_passes_on_every_shell_script():
     scripts = repo_files("*.sh", "*.sbatch", ".ci/run")
     # The sbatch scripts live in the package (the repository's slurm/ links to wilss/slurm/).
     assert {"scripts/build_inplace_abn.sh", "scripts/local_slurm.sh", "wilss/slurm/chain_step.sh",
-            *(f"wilss/slurm/{name}.sbatch" for name in ("wilss", "voc_15-5", "voc_10-10", "coco_voc"))} <= set(scripts)
+            *(f"wilss/slurm/{name}.sbatch" for name in ("wilss", "voc_15-5", "voc_10-10", "coco_voc", "demo"))
+            } <= set(scripts)
     result = subprocess.run([tool("shellcheck"), "-x", "-S", "warning", *scripts], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -17,7 +17,8 @@ from wilss.data.tasks import get_task
 from wilss.errors import WilssError
 from wilss.preflight.steps import pending_steps
 
-LIST_FIX = "use the lists that ship with WILSON/MiB (README, 'Real data')"
+LIST_FIX = ("write them with `wilss data prepare voc` (or `coco-voc`) from the official archives, or use the lists "
+            "that ship with WILSON/MiB")
 
 
 def _spec(cfg: DictConfig) -> DatasetSpec:

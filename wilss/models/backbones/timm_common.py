@@ -24,8 +24,10 @@ def create_timm_model(options: BackboneOptions, **kwargs) -> nn.Module:
     if options.pretrained is not None:
         path = Path(options.pretrained)
         if not path.is_file():
-            raise WilssError(f"model.pretrained: '{path}' not found. Save the timm weights of {name} there once "
-                             "(docs/design.md, 'Add a backbone'), or set model.pretrained=null to train from scratch.")
+            raise WilssError(f"model.pretrained: '{path}' not found. Save the timm weights of {name} there once, "
+                             f"where the internet is reachable: torch.save(timm.create_model('{name}', "
+                             f"pretrained=True).state_dict(), '{path}'); or set model.pretrained=null to train "
+                             "from scratch.")
         weights = {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}}
     try:
         return timm.create_model(name, **weights, **kwargs)
