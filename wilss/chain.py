@@ -102,7 +102,8 @@ def cli(argv: list[str] | None = None) -> None:
                                  "train.log. Run the same command again to resume them.")
             return
         cfg = load_config(args)
-        expected = load_expected(cfg.expected) if cfg.expected else None   # an unknown name fails before training
+        if cfg.expected:
+            load_expected(cfg.expected)  # an unknown name fails before training, not after it
         results = run_chain(args)
     finally:
         distributed.shutdown()
