@@ -92,7 +92,8 @@ echo "build_inplace_abn: inplace-abn $IABN_VERSION for torch $TORCH_VERSION, $BU
 
 # setup_requires=setuptools_scm: if it is not already installed, setuptools fetches an egg that fails to import.
 # ninja: without it torch compiles serially and MAX_JOBS has no effect.
-"$PYTHON" -m pip install --quiet setuptools_scm ninja
+# wheel: `pip wheel --no-build-isolation` needs it with a setuptools older than 70.1 (a venv's bundled one).
+"$PYTHON" -m pip install --quiet setuptools_scm ninja wheel
 
 # --no-build-isolation: setup.py imports torch, and an isolated build env would pull a different torch.
 # --no-cache-dir: never reuse a wheel cached from a build against another torch.
