@@ -19,7 +19,8 @@ COLUMNS = ("old", "new", "all")
 # Overrides that change where a run goes or how it is read, never what it learns (workers, logging: results do
 # not depend on them, README "DDP").
 NEUTRAL_KEYS = ("dataset.root", "dataset.cache_dir", "output_root", "run_dir", "name", "expected",
-                "train.num_workers", "train.log_interval", "train.loggers", "train.image_panels", "train.device")
+                "train.num_workers", "train.log_interval", "train.loggers", "train.image_panels", "train.device",
+                "step")  # a chain's jobs each name their own step; the chain is the same
 
 
 @dataclass(frozen=True)

@@ -57,10 +57,10 @@ def write_scripts(directory: Path, force: bool = False) -> list[Path]:
 def how_to_start(directory: Path) -> str:
     lines = [f"  sbatch {directory / name} {example}" for name, example in PAPER_CHAINS.items()]
     return "\n".join([
+        f"First, to check the cluster: sbatch {directory / 'demo.sbatch'}  (CPU only, the recorded table at the end)",
         "Edit the #SBATCH lines for your cluster (partition, account, GPUs), then start a chain:",
         *lines,
         f"  sbatch {directory / 'wilss.sbatch'} task=10-2 overlap=true dataset.root=/datasets/VOC2012  # any task",
-        f"First, to check the cluster: sbatch {directory / 'demo.sbatch'}  (CPU only, the recorded table at the end)",
         f"Settings (BIND, OUTPUT_ROOT, CONTAINER, PYTHON) and what a timeout or preemption does: "
         f"{directory / 'README.md'}. Follow a chain with: wilss status RUN_DIR"])
 

@@ -95,7 +95,7 @@ def run_job(overrides: list[str], stop: StopRequest) -> dict:
         update_manifest(directory, state="finished", final_sha256=sha256_of(directory.final), reason=None)
         if cfg.step == task_of(cfg).num_steps - 1:
             chain = [read_step_results(cfg, s) for s in range(cfg.step)] + [results]
-            print(end_of_chain(cfg, chain, [o for o in overrides if not o.startswith("step=")]))
+            print(end_of_chain(cfg, chain, overrides))
             if cfg.sweep_dir:
                 report_if_sweep_finished(Path(cfg.sweep_dir))  # the last point to finish writes the report
     return results
