@@ -55,7 +55,7 @@ def voc_sizes(root, cache):
 
 def test_voc_from_the_official_archives_passes_the_check_with_the_expected_subsets(tmp_path, archives):
     out = tmp_path / "voc"
-    result = data_cli("prepare", "voc", "--archives", archives, "--out", out, "--no-verify")
+    result = data_cli("prepare", "voc", "--archives", archives, "--out", out, "--no-verify", "--subset")
     assert result.returncode == 0, result.stderr
     assert "train_aug 4 samples, val 2 samples" in result.stdout
     train_aug = (out / "splits" / "train_aug.txt").read_text().split()[1::2]
@@ -77,7 +77,7 @@ def test_voc_from_the_official_archives_passes_the_check_with_the_expected_subse
 
 def test_coco_voc_from_the_official_archives_converts_both_splits_and_the_voc_side(tmp_path, archives):
     coco, voc = tmp_path / "coco", tmp_path / "voc"
-    result = data_cli("prepare", "coco-voc", "--archives", archives, "--out", coco, "--voc-out", voc, "--no-verify")
+    result = data_cli("prepare", "coco-voc", "--archives", archives, "--out", coco, "--voc-out", voc, "--no-verify", "--subset")
     assert result.returncode == 0, result.stderr
     assert (coco / "split" / "train.txt").read_text() == "000000000009\n000000000025\n"
     val = np.asarray(Image.open(coco / "annotations" / "val2017" / "000000000139.png"))
@@ -92,7 +92,7 @@ def test_coco_voc_from_the_official_archives_converts_both_splits_and_the_voc_si
 
 
 def test_an_archive_with_a_wrong_checksum_is_refused_and_no_dataset_appears(tmp_path, archives):
-    result = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "voc")
+    result = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "voc", "--subset")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "VOCtrainval_11-May-2012.tar' has MD5" in result.stderr and "6cd6e144f989b92b3379bac3b3de84fd" in result.stderr
     assert "--no-verify" in result.stderr and "Download it again" in result.stderr
@@ -101,10 +101,10 @@ def test_an_archive_with_a_wrong_checksum_is_refused_and_no_dataset_appears(tmp_
 
 def test_missing_archives_and_an_existing_output_are_named_with_the_fix(tmp_path, archives):
     (archives / "benchmark.tgz").unlink()
-    missing = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "voc", "--no-verify")
+    missing = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "voc", "--no-verify", "--subset")
     assert missing.returncode == 2 and "benchmark.tgz" in missing.stderr and "--download" in missing.stderr
     (tmp_path / "taken").mkdir()
-    taken = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "taken", "--no-verify")
+    taken = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "taken", "--no-verify", "--subset")
     assert taken.returncode == 2 and "already exists" in taken.stderr and "--out" in taken.stderr
 
 
@@ -118,7 +118,7 @@ def test_a_killed_prepare_leaves_no_dataset_and_a_rerun_resumes(tmp_path, archiv
     os.mkfifo(blocked)
     out = tmp_path / "voc"
     command = [sys.executable, "-m", "wilss", "data", "prepare", "voc", "--archives", str(archives), "--out", str(out),
-               "--workers", "2"]
+               "--workers", "2", "--subset"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     work = tmp_path / ".voc.prepare"
     deadline = time.monotonic() + 120
@@ -132,7 +132,7 @@ def test_a_killed_prepare_leaves_no_dataset_and_a_rerun_resumes(tmp_path, archiv
 
     blocked.unlink()
     blocked.write_bytes(sbd_mat_bytes(class_map([3, 17])))
-    result = data_cli("prepare", "voc", "--archives", archives, "--out", out)
+    result = data_cli("prepare", "voc", "--archives", archives, "--out", out, "--subset")
     assert result.returncode == 0, result.stderr
     converted = out / "SegmentationClassAug" / "2008_000009.png"
     assert (converted.stat().st_ino, converted.stat().st_mtime_ns) == before, "a converted mask is not redone"
@@ -142,7 +142,7 @@ def test_a_killed_prepare_leaves_no_dataset_and_a_rerun_resumes(tmp_path, archiv
 def test_damaged_sbd_annotation_is_named_and_nothing_is_published(tmp_path, archives):
     subprocess.run(["tar", "-xzf", archives / "benchmark.tgz", "-C", archives], check=True)
     (archives / "benchmark_RELEASE" / "dataset" / "cls" / "2008_000009.mat").write_bytes(b"MATLAB 5.0 garbage")
-    result = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "voc", "--no-verify")
+    result = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "voc", "--no-verify", "--subset")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "2008_000009.mat' cannot be converted" in result.stderr and "resumes" in result.stderr
     assert not (tmp_path / "voc").exists()

@@ -30,24 +30,25 @@ def check_step_data(cfg: DictConfig, task) -> None:
         raise WilssError("\n".join(problems))
 
 
-def task_splits(cfg: DictConfig) -> list[Split]:
-    """Every split any step of the configured task reads, each once."""
-    steps = len(get_task(cfg.dataset.name, cfg.task.name, 0).steps)
+def task_splits(cfg: DictConfig, steps: list[int] | None = None) -> list[Split]:
+    """Every split the given steps (default: every step) of the configured task read, each once."""
+    if steps is None:
+        steps = range(len(get_task(cfg.dataset.name, cfg.task.name, 0).steps))
     splits = {}
-    for step in range(steps):
+    for step in steps:
         for split in step_splits(cfg.dataset, get_task(cfg.dataset.name, cfg.task.name, step)):
             splits.setdefault(split.list_file, split)
     return list(splits.values())
 
 
-def verdicts(cfg: DictConfig) -> list[tuple[Split, list[str]]]:
+def verdicts(cfg: DictConfig, steps: list[int] | None = None) -> list[tuple[Split, list[str]]]:
     """Every split of the task with its problems (none: usable), decoding only what has no cached verdict."""
-    return [(split, checked_presence(split, Path(cfg.dataset.cache_dir))[1]) for split in task_splits(cfg)]
+    return [(split, checked_presence(split, Path(cfg.dataset.cache_dir))[1]) for split in task_splits(cfg, steps)]
 
 
-def check_dataset(cfg: DictConfig) -> list[str]:
-    """One line per split checked; raises with every problem of every split."""
-    results = verdicts(cfg)
+def check_dataset(cfg: DictConfig, steps: list[int] | None = None) -> list[str]:
+    """One line per split checked (of the given steps, default every step); raises with every problem."""
+    results = verdicts(cfg, steps)
     failures = [problems_message(split, problems, limit=None) for split, problems in results if problems]
     if failures:
         raise WilssError("\n".join(failures) + "\nFix or replace those files, or remove their lines from the "

@@ -1,22 +1,27 @@
-"""The official dataset archives: where they come from, their checksums, and reading them as folders.
+"""The official dataset archives: where they come from, what identifies them, and reading them as folders.
 
-An archive is used as downloaded (tar, tgz, zip) or as the folder extracting it gives. Archives are checked
-against the official MD5 where one is published, then the members a dataset needs are extracted into the
-work folder; a marker file records a finished extraction, so an interrupted prepare does not redo it.
+An archive is used as downloaded (tar, tgz, zip) or as the folder extracting it gives. Every input is located
+and identified by its content before any work (`locate`): a wrong archive under the right name, a truncated
+zip, an empty extracted folder are refused naming the file and the fix. Archives are checked against the
+official MD5 where one is published; `--download` fetches a missing or damaged one (with a timeout, into a
+temporary name renamed only once complete and verified). `unpack` then extracts the members a dataset needs
+into the work folder; a marker file records a finished extraction, so an interrupted prepare does not redo it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tarfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from wilss.data.prepare.files import write_file
 from wilss.data.validate import confined
@@ -24,7 +29,20 @@ from wilss.errors import WilssError
 from wilss.core import progress
 
 log = logging.getLogger("wilss")
-CHUNK = 1 << 20   # 1 MiB
+CHUNK = 1 << 20
+TAR_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ")   # gzip, bzip2, xz; a plain tar says 'ustar' at offset 257
+IDENTIFY_FILES = 20                             # the first file members that identify an archive
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What an archive's file members look like: a path prefix (one of `marks`) and an ending."""
+    title: str
+    marks: tuple[str, ...]
+    suffix: str = ""
+
+    def matches(self, name: str) -> bool:
+        return name.startswith(self.marks) and name.endswith(self.suffix)
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,8 @@ class Archive:
     prefix: str         # member path inside the archive that corresponds to `folder`
     url: str
     md5: str | None     # official checksum, where one is published
+    signature: Signature
+    required: tuple[str, ...]   # glob patterns below `folder` that a complete copy matches
 
     def members_wanted(self, name: str, wanted: tuple[str, ...]) -> str | None:
         """The path below `folder` of a member the dataset needs, else None."""
@@ -45,71 +65,203 @@ class Archive:
 
 VOC2012 = Archive("VOCtrainval_11-May-2012.tar", "VOCdevkit/VOC2012", "VOCdevkit/VOC2012/",
                   "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
-                  "6cd6e144f989b92b3379bac3b3de84fd")
+                  "6cd6e144f989b92b3379bac3b3de84fd",
+                  Signature("Pascal VOC 2012 (VOCtrainval_11-May-2012.tar)", ("VOCdevkit/VOC2012/",)),
+                  ("ImageSets/Segmentation/train.txt", "ImageSets/Segmentation/val.txt", "JPEGImages/*.jpg",
+                   "SegmentationClass/*.png"))
 SBD = Archive("benchmark.tgz", "benchmark_RELEASE", "benchmark_RELEASE/",
               "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/semantic_contours/benchmark.tgz",
-              "82b4d87ceb2ed10f6038a1cba92111cb")
+              "82b4d87ceb2ed10f6038a1cba92111cb", Signature("SBD (benchmark.tgz)", ("benchmark_RELEASE/",)),
+              ("dataset/train.txt", "dataset/val.txt", "dataset/cls/*.mat"))
 COCO_TRAIN = Archive("train2017.zip", "train2017", "train2017/", "http://images.cocodataset.org/zips/train2017.zip",
-                     "cced6f7f71b7629ddf16f17bbcfab6b2")
+                     "cced6f7f71b7629ddf16f17bbcfab6b2",
+                     Signature("the COCO train2017 images (train2017.zip)", ("train2017/",), ".jpg"), ("*.jpg",))
 COCO_VAL = Archive("val2017.zip", "val2017", "val2017/", "http://images.cocodataset.org/zips/val2017.zip",
-                   "442b8da7639aecaf257c1dceb8ba8c80")
+                   "442b8da7639aecaf257c1dceb8ba8c80",
+                   Signature("the COCO val2017 images (val2017.zip)", ("val2017/",), ".jpg"), ("*.jpg",))
 # COCO-Stuff's maps unpack to train2017/ and val2017/, the images' folder names: extracted, they are expected in
 # a folder of the archive's name. No official checksum is published for this archive.
 COCO_STUFF = Archive("stuffthingmaps_trainval2017.zip", "stuffthingmaps_trainval2017", "",
                      "http://calvin.inf.ed.ac.uk/wp-content/uploads/data/cocostuffdataset/"
-                     "stuffthingmaps_trainval2017.zip", None)
+                     "stuffthingmaps_trainval2017.zip", None,
+                     Signature("the COCO-Stuff maps (stuffthingmaps_trainval2017.zip)", ("train2017/", "val2017/"),
+                               ".png"),
+                     ("train2017/*.png", "val2017/*.png"))
+# Archives users have that no prepare reads, recognised only to name them.
+OTHERS = (Signature("Pascal VOC 2007 (VOCtrainval_06-Nov-2007.tar or VOCtest_06-Nov-2007.tar)",
+                    ("VOCdevkit/VOC2007/",)),
+          Signature("the COCO annotations (annotations_trainval2017.zip)", ("annotations/",), ".json"),
+          Signature("DeepLab's SegmentationClassAug.zip", ("SegmentationClassAug/",), ".png"))
+SIGNATURES = (VOC2012.signature, SBD.signature, COCO_TRAIN.signature, COCO_VAL.signature, COCO_STUFF.signature,
+              *OTHERS)
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """How a prepare gets its inputs: the archives folder and the options about checksums and downloads."""
+    archives: Path
+    check_md5: bool = True
+    download: bool = False
+    timeout_s: float = 60.0
+
+
+def _chunked(size: int) -> tuple[int, str]:
+    """Read size and progress unit for `size` bytes: KiB below 1 MiB, so a 310 KiB file reads '310 KiB'."""
+    return (CHUNK, "MiB") if size >= CHUNK else (1 << 10, "KiB")
 
 
 def md5_of(path: Path) -> str:
     digest = hashlib.md5()
+    size = path.stat().st_size
+    chunk, unit = _chunked(size)
     with open(path, "rb") as handle:
-        chunks = iter(lambda: handle.read(CHUNK), b"")
-        for chunk in progress(chunks, -(-path.stat().st_size // CHUNK), f"checksum of {path.name}", unit="MiB"):
-            digest.update(chunk)
+        chunks = iter(lambda: handle.read(chunk), b"")
+        for block in progress(chunks, -(-size // chunk), f"checksum of {path.name}", unit=unit):
+            digest.update(block)
     return digest.hexdigest()
 
 
-def verify(archive: Archive, path: Path) -> None:
-    if archive.md5 is None:
-        log.warning("%s: no official checksum is published; its contents are checked while reading it.", path)
-        return
-    found = md5_of(path)
-    if found != archive.md5:
-        raise WilssError(f"archive '{path}' has MD5 {found}, but the official {archive.filename} has {archive.md5}: "
-                         f"the download is incomplete or damaged. Download it again from {archive.url} (or pass "
-                         "--download); --no-verify skips this check for a file you trust.")
+def _kind(path: Path) -> str:
+    """'zip' or 'tar', from the file's first bytes (not its name)."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if head.startswith(b"PK"):
+        return "zip"
+    if head.startswith(TAR_MAGIC) or head[257:262] == b"ustar":
+        return "tar"
+    seen = "an HTML page (an error or login page saved in its place)" if b"<html" in head.lower() else (
+        "empty" if not head else f"not a tar or zip archive (it starts with {head[:8]!r})")
+    raise WilssError(seen)
 
 
-def download(archive: Archive, path: Path) -> None:
-    """Fetch the archive into `path` (atomically: a broken download leaves no file of that name)."""
-    log.warning("downloading %s to %s", archive.url, path)
-    try:
-        with urllib.request.urlopen(archive.url) as response:
-            total = int(response.headers.get("Content-Length") or 0)
-            chunks = iter(lambda: response.read(CHUNK), b"")
-
-            def write(handle):
-                for chunk in progress(chunks, -(-total // CHUNK) or None, f"download {archive.filename}",
-                                      unit="MiB"):
-                    handle.write(chunk)
-            write_file(path, write)
-    except OSError as err:
-        raise WilssError(f"cannot download {archive.url} ({err}). Download it by other means into "
-                         f"'{path.parent}' and rerun without --download.") from None
-
-
-def _members(path: Path) -> Iterator[tuple[str, int, callable]]:
+def _members(path: Path) -> Iterator[tuple[str, int, Callable]]:
     """(name, size, open) of every regular file in a tar or zip archive, in archive order."""
-    if zipfile.is_zipfile(path):
+    if _kind(path) == "zip":
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 if not info.is_dir():
                     yield info.filename, info.file_size, lambda info=info: archive.open(info)
         return
-    with tarfile.open(path) as archive:   # streaming would do, but tar's index costs one pass either way
+    with tarfile.open(path) as archive:
         for member in archive:
             if member.isfile():
                 yield member.name, member.size, lambda member=member: archive.extractfile(member)
+
+
+def _damaged(path: Path, err: Exception) -> str:
+    return f"a damaged or truncated {_kind(path)} archive ({err})"
+
+
+def identify(path: Path) -> Signature | None:
+    """The known archive `path` holds, from its first file members (cheap: no full pass over a tgz)."""
+    with contextlib.closing(_members(path)) as members:
+        names = []
+        for name, _, _ in members:
+            if not name.startswith("__MACOSX/"):
+                names.append(name)
+            if len(names) == IDENTIFY_FILES:
+                break
+    best = max(SIGNATURES, key=lambda signature: sum(map(signature.matches, names)))
+    return best if any(map(best.matches, names)) else None
+
+
+def _problem(archive: Archive, path: Path, check_md5: bool) -> tuple[str, bool]:
+    """What is wrong with the archive file (empty: nothing) and whether downloading it again can fix it."""
+    try:
+        found = identify(path)
+    except WilssError as err:
+        return f"is {err}", True
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as err:
+        return f"is {_damaged(path, err)}", True
+    if found != archive.signature:
+        what = found.title if found else "no archive any prepare reads"
+        return f"holds {what}, not {archive.signature.title}", False
+    if check_md5 and archive.md5 is not None:
+        md5 = md5_of(path)
+        if md5 != archive.md5:
+            return (f"has MD5 {md5}, but the official {archive.filename} has {archive.md5}: the download is "
+                    "incomplete or damaged (--no-verify skips this check for a file you trust)"), True
+    return "", False
+
+
+def _refuse(archive: Archive, path: Path, problem: str, fetch: Fetch, downloaded: bool) -> WilssError:
+    if downloaded:
+        fix = (f"It was just downloaded from {archive.url}: that server sends another file. Download it by other "
+               f"means (a browser, a mirror) into '{fetch.archives}' and rerun without --download.")
+    else:
+        fix = f"Download it again from {archive.url} into '{fetch.archives}'" + (
+            "." if fetch.download else ", or pass --download.")
+    return WilssError(f"archive '{path}' {problem}. {fix}")
+
+
+def download(archive: Archive, path: Path, fetch: Fetch) -> None:
+    """Fetch the archive into `path` through `<path>.part`, renamed only once complete: a stalled server ends after
+    `timeout_s` without data, a short transfer is an error, and neither leaves a file under the final name."""
+    part = path.with_name(f"{path.name}.part")
+    log.warning("downloading %s to %s", archive.url, path)
+    try:
+        with urllib.request.urlopen(archive.url, timeout=fetch.timeout_s) as response, open(part, "wb") as handle:
+            total = int(response.headers.get("Content-Length") or 0)
+            chunks = iter(lambda: response.read(CHUNK), b"")
+            for chunk in progress(chunks, -(-total // CHUNK) or None, f"download {archive.filename}", unit="MiB"):
+                handle.write(chunk)
+            received = handle.tell()
+        if total and received != total:
+            raise OSError(f"the connection closed after {received} of {total} bytes")
+        os.replace(part, path)
+    except (OSError, ValueError) as err:
+        part.unlink(missing_ok=True)
+        stalled = isinstance(getattr(err, "reason", err), TimeoutError)
+        reason = f"no data for {fetch.timeout_s:g} s (--download-timeout)" if stalled else str(err)
+        raise WilssError(f"cannot download {archive.url} ({reason}); nothing was saved as '{path}'. Rerun to try "
+                         f"again, or download it by other means into '{fetch.archives}' and rerun without "
+                         "--download.") from None
+
+
+def _locate_file(archive: Archive, fetch: Fetch) -> Path:
+    path = fetch.archives / archive.filename
+    downloaded = False
+    if not path.is_file():
+        if not fetch.download:
+            raise WilssError(f"neither the archive '{path}' nor its extracted folder "
+                             f"'{fetch.archives / archive.folder}' exists. Download {archive.url} into "
+                             f"'{fetch.archives}', or pass --download.")
+        download(archive, path, fetch)
+        downloaded = True
+    problem, refetch = _problem(archive, path, fetch.check_md5)
+    if problem and refetch and fetch.download and not downloaded:
+        log.warning("archive '%s' %s; --download fetches it again.", path, problem)
+        download(archive, path, fetch)
+        downloaded = True
+        problem, _ = _problem(archive, path, fetch.check_md5)
+    if problem:
+        raise _refuse(archive, path, problem, fetch, downloaded)
+    return path
+
+
+def require_complete(archive: Archive, folder: Path, given: Path) -> None:
+    """Refuse a copy of `archive` (its extracted folder, or what was extracted from it) that lacks a file every
+    complete copy has, naming what the user gave."""
+    for pattern in archive.required:
+        if next(folder.glob(pattern), None) is not None:
+            continue
+        if given.is_dir():
+            raise WilssError(f"folder '{given}' has no '{pattern}': it is not a complete extraction of "
+                             f"{archive.filename} (empty, interrupted, or another archive's folder). Delete it and "
+                             f"put {archive.filename} ({archive.url}) in '{given.parent}', or extract it there again.")
+        raise WilssError(f"archive '{given}' has no '{archive.prefix}{pattern}': it is not the official "
+                         f"{archive.filename}, or it is incomplete. Download it again from {archive.url}.")
+
+
+def locate(archive: Archive, fetch: Fetch) -> Path:
+    """What the user has of `archive`, identified before any work: its extracted folder (complete), or the archive
+    file (identified by content and, where a checksum is published, verified; fetched when missing or damaged
+    and --download is given)."""
+    folder = fetch.archives / archive.folder
+    if folder.is_dir():
+        require_complete(archive, folder, folder)
+        return folder
+    return _locate_file(archive, fetch)
 
 
 def _extract(archive: Archive, path: Path, target: Path, wanted: tuple[str, ...]) -> None:
@@ -125,30 +277,39 @@ def _extract(archive: Archive, path: Path, target: Path, wanted: tuple[str, ...]
             with open_member() as source:
                 write_file(dest, lambda handle, source=source: shutil.copyfileobj(source, handle, CHUNK))
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as err:
-        raise WilssError(f"archive '{path}' cannot be read ({err}); it is damaged or incomplete. Download it "
-                         f"again from {archive.url}.") from None
+        raise WilssError(f"archive '{path}' is {_damaged(path, err)}. Download it again from "
+                         f"{archive.url}.") from None
 
 
-def as_folder(archive: Archive, archives_dir: Path, work: Path, wanted: tuple[str, ...], check_md5: bool,
-              fetch: bool) -> Path:
-    """The archive's contents as a folder: the user's extracted folder, or the wanted members extracted into
-    the work folder (once; a marker records it)."""
-    extracted = archives_dir / archive.folder
-    if extracted.is_dir():
-        return extracted
-    path = archives_dir / archive.filename
-    if not path.is_file():
-        if not fetch:
-            raise WilssError(f"neither the archive '{path}' nor its extracted folder '{extracted}' exists. "
-                             f"Download {archive.url} into '{archives_dir}', or pass --download.")
-        download(archive, path)
+@dataclass(frozen=True)
+class Unpacked:
+    """An input as a folder, and what the user gave for it (the archive file or their extracted folder)."""
+    archive: Archive
+    given: Path
+    folder: Path
+
+    def name(self, path: Path) -> str:
+        """A file of the folder as the user knows it: in their folder, or as a member of their archive."""
+        if self.given.is_dir():
+            return f"'{path}'"
+        return f"'{self.archive.prefix}{path.relative_to(self.folder).as_posix()}' in '{self.given}'"
+
+
+def unpack(archive: Archive, given: Path, work: Path, wanted: tuple[str, ...]) -> Unpacked:
+    """The archive's contents as a folder: the user's extracted folder, or the wanted members extracted into the
+    work folder (once; a marker records it)."""
+    if given.is_dir():
+        return Unpacked(archive, given, given)
     target = work / "sources" / archive.folder
     marker = target.parent / f".{archive.filename}.done"
-    stamp = json.dumps({"size": path.stat().st_size, "mtime_ns": path.stat().st_mtime_ns})
-    if marker.is_file() and marker.read_text() == stamp:
-        return target
-    if check_md5:
-        verify(archive, path)
-    _extract(archive, path, target, wanted)
-    write_file(marker, lambda handle: handle.write(stamp.encode()))
-    return target
+    stamp = json.dumps({"size": given.stat().st_size, "mtime_ns": given.stat().st_mtime_ns})
+    if not (marker.is_file() and marker.read_text() == stamp):
+        _extract(archive, given, target, wanted)
+        write_file(marker, lambda handle: handle.write(stamp.encode()))
+    require_complete(archive, target, given)
+    return Unpacked(archive, given, target)
+
+
+def name_in(inputs: list[Unpacked], path: Path) -> str:
+    """`path`, a file of one of the unpacked inputs, as the user knows it."""
+    return next(source.name(path) for source in inputs if path.is_relative_to(source.folder))

@@ -31,12 +31,17 @@ def link_or_copy(source: Path, dest: Path) -> None:
             write_file(dest, lambda handle: shutil.copyfileobj(original, handle))
 
 
-def work_folder(out: Path) -> Path:
-    """The resumable work folder of a prepare writing `out`, which must not exist yet."""
+def require_new(out: Path, option: str) -> Path:
+    """`out`, which a prepare creates: it must not exist yet (checked before any work)."""
     out = Path(out)
     if out.exists():
-        raise WilssError(f"'{out}' already exists (option --out); a prepare writes a new dataset folder. Choose "
-                         "another --out, or delete the folder to prepare it again.")
+        raise WilssError(f"'{out}' already exists (option {option}); a prepare writes a new dataset folder. Choose "
+                         f"another {option}, or delete the folder to prepare it again.")
+    return out
+
+
+def work_folder(out: Path) -> Path:
+    """The resumable work folder of a prepare writing `out` (kept from an interrupted run)."""
     work = out.with_name(f".{out.name}.prepare")
     work.mkdir(parents=True, exist_ok=True)
     return work

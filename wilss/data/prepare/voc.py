@@ -13,13 +13,16 @@ of `dataset/cls/<id>.mat`, read with scipy).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from wilss.data.prepare.archives import SBD, VOC2012, as_folder
-from wilss.data.prepare.common import convert_all, refuse_problems, write_list
-from wilss.data.prepare.files import link_or_copy, publish, work_folder
+from wilss.data.datasets.voc import VOC_LINES
+from wilss.data.prepare.archives import SBD, VOC2012, Fetch, Unpacked, locate, name_in, unpack
+from wilss.data.prepare.common import Count, convert_all, refuse_counts, refuse_problems, write_list
+from wilss.data.prepare.files import link_or_copy, publish, require_new, work_folder
 from wilss.data.validate import open_mask, read_list_lines
 from wilss.errors import WilssError
 from wilss.core import progress
@@ -27,6 +30,10 @@ from wilss.core import progress
 VOC_WANTED = ("JPEGImages/", "SegmentationClass/", "ImageSets/Segmentation/")
 SBD_WANTED = ("dataset/cls/", "dataset/train.txt", "dataset/val.txt")
 MASKS = "SegmentationClassAug"
+# The id lists train_aug is made of, with their lengths in the official archives.
+VOC_LISTS = {"train": "ImageSets/Segmentation/train.txt", "val": "ImageSets/Segmentation/val.txt"}
+SBD_LISTS = {"train": "dataset/train.txt", "val": "dataset/val.txt"}
+OFFICIAL_LISTS = {(VOC2012, "train"): 1464, (VOC2012, "val"): 1449, (SBD, "train"): 8498, (SBD, "val"): 2857}
 
 
 def _loadmat():
@@ -46,51 +53,65 @@ def sbd_segmentation(path: Path) -> np.ndarray:
     return np.asarray(record["GTcls"].Segmentation)
 
 
-def _ids(path: Path) -> list[str]:
-    if not path.is_file():
-        raise WilssError(f"'{path}' is missing: the archive or folder is not the official one (or is incomplete). "
-                         "Download it again.")
-    return [line for _, line in read_list_lines(path, "--archives")]
+def _lists(source: Unpacked, lists: dict[str, str]) -> tuple[dict[str, list[str]], list[Count]]:
+    """The id lists of one input, and their lengths against the official ones."""
+    ids = {split: [line for _, line in read_list_lines(source.folder / relative, "--archives")]
+           for split, relative in lists.items()}
+    counts = [Count(f"ids in {source.name(source.folder / lists[split])}", len(found),
+                    OFFICIAL_LISTS[source.archive, split]) for split, found in ids.items()]
+    return ids, counts
 
 
-def voc_splits(voc: Path, sbd: Path) -> tuple[list[str], list[str], set[str]]:
-    """train_aug ids (sorted), val ids (VOC's order) and the ids that have a VOC annotation."""
-    segmentation = voc / "ImageSets" / "Segmentation"
-    voc_train, val = _ids(segmentation / "train.txt"), _ids(segmentation / "val.txt")
-    sbd_ids = set(_ids(sbd / "dataset" / "train.txt")) | set(_ids(sbd / "dataset" / "val.txt"))
-    train_aug = sorted((set(voc_train) | sbd_ids) - set(val))
-    return train_aug, val, set(voc_train) | set(val)
+def voc_splits(voc: Unpacked, sbd: Unpacked, subset: bool) -> tuple[list[str], list[str], set[str]]:
+    """train_aug ids (sorted), val ids (VOC's order) and the ids that have a VOC annotation; refused when a list
+    is empty, or (without `subset`) not of the official length."""
+    (voc_ids, voc_counts), (sbd_ids, sbd_counts) = _lists(voc, VOC_LISTS), _lists(sbd, SBD_LISTS)
+    val = voc_ids["val"]
+    train_aug = sorted((set(voc_ids["train"]) | set(sbd_ids["train"]) | set(sbd_ids["val"])) - set(val))
+    refuse_counts([*voc_counts, *sbd_counts,
+                   Count("samples of the train_aug split", len(train_aug), VOC_LINES["splits/train_aug.txt"], True),
+                   Count("samples of the val split", len(val), VOC_LINES["splits/val.txt"], True)], subset)
+    return train_aug, val, set(voc_ids["train"]) | set(val)
 
 
-def write_voc_root(work: Path, voc: Path, sbd: Path, workers: int | None) -> dict[str, int]:
+def write_voc_root(work: Path, voc: Unpacked, sbd: Unpacked, subset: bool, workers: int | None) -> dict[str, int]:
     """Masks, images and split lists of the VOC layout in `work`; the number of samples per list."""
-    train_aug, val, voc_annotated = voc_splits(voc, sbd)
-    masks = [(voc / "SegmentationClass" / f"{i}.png" if i in voc_annotated else sbd / "dataset" / "cls" / f"{i}.mat",
-              work / MASKS / f"{i}.png") for i in dict.fromkeys(train_aug + val)]
+    train_aug, val, voc_annotated = voc_splits(voc, sbd, subset)
+    ids = list(dict.fromkeys(train_aug + val))
+    masks = [(voc.folder / "SegmentationClass" / f"{i}.png" if i in voc_annotated
+              else sbd.folder / "dataset" / "cls" / f"{i}.mat", work / MASKS / f"{i}.png") for i in ids]
 
     def convert(source: Path) -> np.ndarray:
         return open_mask(source) if source.suffix == ".png" else sbd_segmentation(source)
 
-    problems = convert_all(masks, convert, "converting masks", workers)
-    for image_id in progress(dict.fromkeys(train_aug + val), len(masks), "placing images"):
-        source = voc / "JPEGImages" / f"{image_id}.jpg"
+    problems = convert_all(masks, convert, "converting masks", partial(name_in, [voc, sbd]), workers)
+    for image_id in progress(ids, len(ids), "placing images"):
+        source = voc.folder / "JPEGImages" / f"{image_id}.jpg"
         if source.is_file():
             link_or_copy(source, work / "JPEGImages" / f"{image_id}.jpg")
         else:
-            problems.append(f"'{source}' is missing")
+            problems.append(f"{voc.name(source)} is missing")
     refuse_problems(problems, "files of the VOC/SBD sources are missing or damaged",
                     "Re-extract or download the archives again (see docs/data.md).")
-    for name, ids in (("train_aug", train_aug), ("val", val)):
-        write_list(work / "splits" / f"{name}.txt", [f"/JPEGImages/{i}.jpg /{MASKS}/{i}.png" for i in ids])
+    for name, split in (("train_aug", train_aug), ("val", val)):
+        write_list(work / "splits" / f"{name}.txt", [f"/JPEGImages/{i}.jpg /{MASKS}/{i}.png" for i in split])
     return {"train_aug": len(train_aug), "val": len(val)}
 
 
-def prepare_voc(archives: Path, out: Path, check_md5: bool = True, fetch: bool = False,
-                workers: int | None = None) -> dict[str, int]:
-    _loadmat()   # before any work: a missing extra must not cost an extraction first
+def prepare_voc(given: dict, out: Path, subset: bool, workers: int | None) -> dict[str, int]:
     work = work_folder(out)
-    voc = as_folder(VOC2012, archives, work, VOC_WANTED, check_md5, fetch)
-    sbd = as_folder(SBD, archives, work, SBD_WANTED, check_md5, fetch)
-    counts = write_voc_root(work, voc, sbd, workers)
+    voc = unpack(VOC2012, given[VOC2012], work, VOC_WANTED)
+    sbd = unpack(SBD, given[SBD], work, SBD_WANTED)
+    counts = write_voc_root(work, voc, sbd, subset, workers)
     publish(work, out)
     return counts
+
+
+def plan_voc(fetch: Fetch, out: Path, option: str = "--out", subset: bool = False,
+             workers: int | None = None) -> Callable[[], dict[str, int]]:
+    """Every input checked (before any work: a missing extra or archive must not cost an extraction first); the
+    prepare itself, to run once every plan of the command is made."""
+    require_new(out, option)
+    _loadmat()
+    given = {archive: locate(archive, fetch) for archive in (VOC2012, SBD)}
+    return partial(prepare_voc, given, Path(out), subset, workers)
