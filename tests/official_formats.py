@@ -75,8 +75,8 @@ def _add(archive, name: str, data: bytes) -> None:
 
 
 def write_voc_tar(path: Path, voc_train: dict[str, list[int]], voc_val: dict[str, list[int]],
-                  extra_images: list[str]) -> Path:
-    base = "VOCdevkit/VOC2012"
+                  extra_images: list[str], year: int = 2012) -> Path:
+    base = f"VOCdevkit/VOC{year}"
     with tarfile.open(path, "w") as archive:
         for seed, image_id in enumerate([*voc_train, *voc_val, *extra_images]):
             _add(archive, f"{base}/JPEGImages/{image_id}.jpg", jpeg_bytes(seed))
@@ -91,12 +91,15 @@ def write_voc_tar(path: Path, voc_train: dict[str, list[int]], voc_val: dict[str
     return path
 
 
-def write_sbd_tgz(path: Path, sbd_train: dict[str, list[int]], sbd_val: dict[str, list[int]]) -> Path:
+def write_sbd_tgz(path: Path, sbd_train: dict[str, list[int]], sbd_val: dict[str, list[int]],
+                  without_cls: tuple[str, ...] = ()) -> Path:
+    """benchmark.tgz; the ids in `without_cls` are listed but have no cls/*.mat (a damaged copy)."""
     base = "benchmark_RELEASE/dataset"
     with tarfile.open(path, "w:gz") as archive:
         for seed, (image_id, classes) in enumerate({**sbd_train, **sbd_val}.items()):
             _add(archive, f"{base}/img/{image_id}.jpg", jpeg_bytes(100 + seed))
-            _add(archive, f"{base}/cls/{image_id}.mat", sbd_mat_bytes(class_map(classes)))
+            if image_id not in without_cls:
+                _add(archive, f"{base}/cls/{image_id}.mat", sbd_mat_bytes(class_map(classes)))
             _add(archive, f"{base}/inst/{image_id}.mat", sbd_mat_bytes(class_map(classes)))
         for name, ids in (("train", sbd_train), ("val", sbd_val)):
             _add(archive, f"{base}/{name}.txt", "".join(f"{i}\n" for i in ids).encode())

@@ -3,10 +3,16 @@ the prepared roots; checksums, resume after a kill, and no half dataset."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import math
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from types import SimpleNamespace
 
@@ -17,6 +23,7 @@ from PIL import Image
 from conftest import REPO, run_cli
 from official_formats import class_map, sbd_mat_bytes, write_coco_zips, write_sbd_tgz, write_voc_tar
 from wilss.data.build import subset_size
+from wilss.data.cli import cli
 from wilss.data.tasks import get_task
 
 # VOC: 01, 02 train; 03, 04 val. SBD annotates 02 (a different mask: VOC's wins), 03 (VOC val: kept out of
@@ -43,8 +50,35 @@ def archives(tmp_path):
     return folder
 
 
-def data_cli(*args, cwd=REPO):
-    return run_cli(["wilss", "data", *map(str, args)], cwd=cwd, timeout=180)
+def data_cli(*args, cwd=REPO, env=None):
+    return run_cli(["wilss", "data", *map(str, args)], cwd=cwd, timeout=180, env=env)
+
+
+def prepare(capsys, *args):
+    """`wilss data prepare ...` in this process (the errors' cases: no interpreter start per case)."""
+    try:
+        cli(["prepare", *map(str, args)])
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+
+def run_next(result, cache, cwd=REPO):
+    """The `next:` line a prepare printed, run exactly as printed (from the same folder)."""
+    line = next(line for line in result.stdout.splitlines() if line.startswith("next: "))
+    words = shlex.split(line[len("next: "):])
+    assert words[:3] == ["wilss", "data", "check"], line
+    return data_cli(*words[2:], cwd=cwd, env={"WILSS_CACHE_DIR": str(cache)})
+
+
+def refused(result, *fragments):
+    """Exit 2 with one paragraph that holds every fragment, no traceback."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert str(fragment) in result.stderr, (fragment, result.stderr)
 
 
 def voc_sizes(root, cache):
@@ -68,7 +102,7 @@ def test_voc_from_the_official_archives_passes_the_check_with_the_expected_subse
     assert not (out / "JPEGImages" / "2008_000011.jpg").exists()
     assert not list(tmp_path.glob(".voc.*")), "the work folder is renamed into place"
 
-    check = data_cli("check", out, f"dataset.cache_dir={tmp_path / 'cache'}")
+    check = run_next(result, tmp_path / "cache")
     assert check.returncode == 0, check.stderr
     assert "ok: 4 samples" in check.stdout and "ok: 2 samples" in check.stdout
     # 15-5: step 0 disjoint {01 (1), 02 (15)}, overlap adds 10 (3 and 17); step 1 {09 (16), 10 (17)}
@@ -76,16 +110,17 @@ def test_voc_from_the_official_archives_passes_the_check_with_the_expected_subse
 
 
 def test_coco_voc_from_the_official_archives_converts_both_splits_and_the_voc_side(tmp_path, archives):
-    coco, voc = tmp_path / "coco", tmp_path / "voc"
-    result = data_cli("prepare", "coco-voc", "--archives", archives, "--out", coco, "--voc-out", voc, "--no-verify", "--subset")
+    coco, voc = tmp_path / "my data" / "coco", tmp_path / "my data" / "voc's"   # the next: line quotes them
+    result = data_cli("prepare", "coco-voc", "--archives", archives, "--out", coco, "--voc-out", voc, "--no-verify",
+                      "--subset")
     assert result.returncode == 0, result.stderr
     assert (coco / "split" / "train.txt").read_text() == "000000000009\n000000000025\n"
     val = np.asarray(Image.open(coco / "annotations" / "val2017" / "000000000139.png"))
     assert val.dtype == np.uint8 and set(np.unique(val)) == {255}              # unlabelled stays 255
     assert set(np.unique(np.asarray(Image.open(coco / "annotations" / "train2017" / "000000000025.png")))) == {0, 1, 8}
-    check = data_cli("check", coco, "dataset=coco-voc", f"dataset.voc_root={voc}",
-                     f"dataset.cache_dir={tmp_path / 'cache'}")
+    check = run_next(result, tmp_path / "cache")
     assert check.returncode == 0, check.stderr
+    assert f"samples of '{voc / 'splits' / 'train_aug.txt'}'" in check.stdout     # both sides checked
     data = SimpleNamespace(name="coco-voc", coco_root=str(coco), voc_root=str(voc), cache_dir=str(tmp_path / "cache"))
     # step 0 keeps the truck-only image and drops the one with a person; step 1 trains on all of train_aug
     assert [subset_size(data, get_task("coco-voc", "voc", step), False) for step in (0, 1)] == [1, 4]
@@ -103,6 +138,7 @@ def test_missing_archives_and_an_existing_output_are_named_with_the_fix(tmp_path
     (archives / "benchmark.tgz").unlink()
     missing = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "voc", "--no-verify", "--subset")
     assert missing.returncode == 2 and "benchmark.tgz" in missing.stderr and "--download" in missing.stderr
+    assert not (tmp_path / ".voc.prepare").exists(), "every input is checked before the VOC tar is extracted"
     (tmp_path / "taken").mkdir()
     taken = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "taken", "--no-verify", "--subset")
     assert taken.returncode == 2 and "already exists" in taken.stderr and "--out" in taken.stderr
@@ -144,7 +180,8 @@ def test_damaged_sbd_annotation_is_named_and_nothing_is_published(tmp_path, arch
     (archives / "benchmark_RELEASE" / "dataset" / "cls" / "2008_000009.mat").write_bytes(b"MATLAB 5.0 garbage")
     result = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "voc", "--no-verify", "--subset")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "2008_000009.mat' cannot be converted" in result.stderr and "resumes" in result.stderr
+    assert "2008_000009.mat' cannot be converted (not a readable MATLAB file" in result.stderr
+    assert "resumes" in result.stderr
     assert not (tmp_path / "voc").exists()
 
 
@@ -157,3 +194,97 @@ def test_missing_scipy_is_a_clear_error(tmp_path, archives):
                      cwd=REPO, env=env)
     assert result.returncode == 2 and "pip install 'wilss[data]'" in result.stderr
     assert not (tmp_path / ".voc.prepare").exists(), "nothing is extracted before the extra is found missing"
+
+
+def nothing_written(tmp_path, *names):
+    """No dataset and no work folder: the refusal came before any work."""
+    for name in names:
+        assert not (tmp_path / name).exists() and not (tmp_path / f".{name}.prepare").exists(), name
+    return True
+
+
+def test_coco_alone_prints_a_check_of_its_own_side_that_works_from_the_same_folder(tmp_path, archives):
+    result = data_cli("prepare", "coco-voc", "--archives", archives, "--out", "coco", "--no-verify", "--subset",
+                      cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "prepared coco: train 2 samples, val 1 samples" in result.stdout
+    check = run_next(result, tmp_path / "cache", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    assert [line for line in check.stdout.splitlines() if line.startswith("ok:")] == [
+        "ok: 2 samples of 'coco/split/train.txt'", "ok: 1 samples of 'coco/split/val.txt'"]
+
+
+def test_stand_in_archives_are_not_the_official_release_without_subset(tmp_path, archives, capsys):
+    voc = prepare(capsys, "voc", "--archives", archives, "--out", tmp_path / "voc", "--no-verify")
+    refused(voc, f"ids in 'VOCdevkit/VOC2012/ImageSets/Segmentation/train.txt' in "
+                 f"'{archives / 'VOCtrainval_11-May-2012.tar'}': 2 (official: 1464)",
+            f"ids in 'benchmark_RELEASE/dataset/val.txt' in '{archives / 'benchmark.tgz'}': 1 (official: 2857)",
+            "samples of the train_aug split: 4 (official: 10582)", "--subset")
+    coco = prepare(capsys, "coco-voc", "--archives", archives, "--out", tmp_path / "coco", "--no-verify")
+    refused(coco, f"images in '{archives / 'val2017.zip'}': 1 (official: 5000)",
+            f"train2017 maps in '{archives / 'stuffthingmaps_trainval2017.zip'}': 2 (official: 118287)")
+    assert not (tmp_path / "voc").exists() and not (tmp_path / "coco").exists()
+
+
+def test_an_empty_split_is_refused_even_with_subset(tmp_path, capsys):
+    """SBD annotates only a VOC val image, and VOC lists no train image: train_aug would be empty."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    write_voc_tar(folder / "VOCtrainval_11-May-2012.tar", {}, VOC_VAL, [])
+    write_sbd_tgz(folder / "benchmark.tgz", {"2007_000003": [5]}, {})
+    result = prepare(capsys, "voc", "--archives", folder, "--out", tmp_path / "voc", "--no-verify", "--subset")
+    refused(result, "samples of the train_aug split: 0 (official: 10582)")
+    assert "samples of the val split" not in result.stderr and not (tmp_path / "voc").exists()
+
+
+@pytest.mark.parametrize("swap", ["val2017.zip as train2017.zip", "SBD as the VOC tar", "VOC 2007 as VOC 2012",
+                                  "empty train2017 folder", "truncated zip", "html page"])
+def test_a_wrong_input_under_the_right_name_is_named_before_any_work(tmp_path, archives, capsys, swap):
+    voc_tar, train_zip = archives / "VOCtrainval_11-May-2012.tar", archives / "train2017.zip"
+    own_name = "Save it under its own name, then download the official one from http"
+    dataset, expected, fix = {
+        "val2017.zip as train2017.zip": ("coco-voc", f"archive '{train_zip}' holds the COCO val2017 images "
+                                         "(val2017.zip), not the COCO train2017 images (train2017.zip)", own_name),
+        "SBD as the VOC tar": ("voc", f"archive '{voc_tar}' holds SBD (benchmark.tgz), not Pascal VOC 2012", own_name),
+        "VOC 2007 as VOC 2012": ("voc", f"archive '{voc_tar}' holds Pascal VOC 2007", own_name),
+        "empty train2017 folder": ("coco-voc", f"folder '{archives / 'train2017'}' has no '*.jpg'", "Delete it"),
+        "truncated zip": ("coco-voc", f"archive '{train_zip}' is a damaged or truncated zip archive",
+                          "Download it again from http://images.cocodataset.org/zips/train2017.zip"),
+        "html page": ("coco-voc", f"archive '{train_zip}' is an HTML page", "or pass --download"),
+    }[swap]
+    if swap.startswith("val2017"):
+        shutil.copy(archives / "val2017.zip", train_zip)
+    elif swap.startswith("SBD"):
+        shutil.copy(archives / "benchmark.tgz", voc_tar)
+    elif swap.startswith("VOC 2007"):
+        write_voc_tar(voc_tar, VOC_TRAIN, VOC_VAL, [], year=2007)
+    elif swap.startswith("empty"):
+        (archives / "train2017").mkdir()
+    elif swap.startswith("truncated"):
+        train_zip.write_bytes(train_zip.read_bytes()[:train_zip.stat().st_size // 2])
+    else:
+        train_zip.write_bytes(b"<!DOCTYPE html>\n<html><body>Rate limit exceeded</body></html>\n")
+    result = prepare(capsys, dataset, "--archives", archives, "--out", tmp_path / "out", "--no-verify", "--subset")
+    refused(result, expected, fix)
+    assert "method gz" not in result.stderr and ".prepare" not in result.stderr
+    assert nothing_written(tmp_path, "out")
+
+
+def test_sbd_annotation_missing_from_the_archive_is_named_as_its_member(tmp_path, archives, capsys):
+    write_sbd_tgz(archives / "benchmark.tgz", SBD_TRAIN, SBD_VAL, without_cls=("2008_000009",))
+    result = prepare(capsys, "voc", "--archives", archives, "--out", tmp_path / "voc", "--no-verify", "--subset")
+    refused(result, f"'benchmark_RELEASE/dataset/cls/2008_000009.mat' in '{archives / 'benchmark.tgz'}' is missing")
+    assert ".voc.prepare/sources" not in result.stderr and not (tmp_path / "voc").exists()
+
+
+def test_option_errors_are_named_before_any_work(tmp_path, archives, capsys):
+    (tmp_path / "voc").mkdir()
+    taken = prepare(capsys, "coco-voc", "--archives", archives, "--out", tmp_path / "coco", "--voc-out",
+                    tmp_path / "voc", "--no-verify", "--subset")
+    refused(taken, f"'{tmp_path / 'voc'}' already exists (option --voc-out)")
+    assert nothing_written(tmp_path, "coco")
+    not_a_folder = prepare(capsys, "voc", "--archives", archives / "benchmark.tgz", "--out", tmp_path / "v2")
+    refused(not_a_folder, f"'{archives / 'benchmark.tgz'}' is a file (option --archives): it must be a folder")
+    absent = prepare(capsys, "voc", "--archives", tmp_path / "nowhere", "--out", tmp_path / "v2")
+    refused(absent, "does not exist (option --archives): it must be a folder")
+    assert nothing_written(tmp_path, "v2")

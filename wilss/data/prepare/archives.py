@@ -184,13 +184,15 @@ def _problem(archive: Archive, path: Path, check_md5: bool) -> tuple[str, bool]:
     return "", False
 
 
-def _refuse(archive: Archive, path: Path, problem: str, fetch: Fetch, downloaded: bool) -> WilssError:
+def _refuse(archive: Archive, path: Path, problem: str, refetch: bool, fetch: Fetch, downloaded: bool) -> WilssError:
+    where = f"from {archive.url} into '{fetch.archives}'"
     if downloaded:
         fix = (f"It was just downloaded from {archive.url}: that server sends another file. Download it by other "
                f"means (a browser, a mirror) into '{fetch.archives}' and rerun without --download.")
+    elif not refetch:   # another archive the user may need: never overwritten
+        fix = f"Save it under its own name, then download the official one {where} (or rerun with --download)."
     else:
-        fix = f"Download it again from {archive.url} into '{fetch.archives}'" + (
-            "." if fetch.download else ", or pass --download.")
+        fix = f"Download it again {where}" + ("." if fetch.download else ", or pass --download.")
     return WilssError(f"archive '{path}' {problem}. {fix}")
 
 
@@ -233,9 +235,9 @@ def _locate_file(archive: Archive, fetch: Fetch) -> Path:
         log.warning("archive '%s' %s; --download fetches it again.", path, problem)
         download(archive, path, fetch)
         downloaded = True
-        problem, _ = _problem(archive, path, fetch.check_md5)
+        problem, refetch = _problem(archive, path, fetch.check_md5)
     if problem:
-        raise _refuse(archive, path, problem, fetch, downloaded)
+        raise _refuse(archive, path, problem, refetch, fetch, downloaded)
     return path
 
 

@@ -37,7 +37,7 @@ def convert_all(jobs: list[tuple[Path, Path]], convert: Callable[[Path], np.ndar
         except FileNotFoundError:
             return f"{name(source)} is missing"
         except Exception as err:  # noqa: BLE001 - whatever the reader raises, this source file is unusable
-            return f"{name(source)} cannot be converted ({type(err).__name__}: {err})"
+            return f"{name(source)} cannot be converted ({err})"
         return None
 
     with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:

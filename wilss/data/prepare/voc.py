@@ -47,7 +47,11 @@ def _loadmat():
 
 def sbd_segmentation(path: Path) -> np.ndarray:
     """The class map of an SBD annotation file (MATLAB struct GTcls with field Segmentation)."""
-    record = _loadmat()(path, squeeze_me=True, struct_as_record=False)
+    with open(path, "rb") as handle:   # a missing file is FileNotFoundError, not scipy's 'Reader needs file name'
+        try:
+            record = _loadmat()(handle, squeeze_me=True, struct_as_record=False)
+        except Exception as err:  # noqa: BLE001 - scipy raises many types for a damaged file
+            raise ValueError(f"not a readable MATLAB file: {err}") from None
     if "GTcls" not in record:
         raise ValueError("no GTcls struct: not an SBD class annotation")
     return np.asarray(record["GTcls"].Segmentation)
