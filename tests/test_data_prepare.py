@@ -288,3 +288,91 @@ def test_option_errors_are_named_before_any_work(tmp_path, archives, capsys):
     absent = prepare(capsys, "voc", "--archives", tmp_path / "nowhere", "--out", tmp_path / "v2")
     refused(absent, "does not exist (option --archives): it must be a folder")
     assert nothing_written(tmp_path, "v2")
+
+
+@contextlib.contextmanager
+def proxy(files: dict[str, bytes]):
+    """A local HTTP proxy (as `http_proxy` reaches it) serving `files` by the URL's file name. `server.mode`:
+    'full', 'truncate' (the announced length, half the bytes, then close) or 'stall' (accept, never answer)."""
+    release = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            name = self.path.rsplit("/", 1)[-1]
+            server.requested.append(name)
+            if server.mode == "stall":
+                release.wait(60)
+                return
+            data = files[name]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data if server.mode == "full" else data[:len(data) // 2])
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.mode, server.requested = "full", []
+    server.env = {"http_proxy": f"http://127.0.0.1:{server.server_address[1]}", "no_proxy": "", "NO_PROXY": ""}
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_download_of_a_stalled_server_ends_at_the_timeout_and_leaves_nothing(tmp_path):
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    with proxy({}) as server:
+        server.mode = "stall"
+        started = time.monotonic()
+        result = data_cli("prepare", "voc", "--archives", folder, "--out", tmp_path / "voc", "--download",
+                          "--download-timeout", "1", env=server.env)
+        elapsed = time.monotonic() - started
+    refused(result, "cannot download http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar "
+                    "(no data for 1 s (--download-timeout))", "nothing was saved as")
+    assert elapsed < 30 and server.requested == ["VOCtrainval_11-May-2012.tar"]
+    assert list(folder.iterdir()) == [] and nothing_written(tmp_path, "voc")
+
+
+def test_download_truncated_leaves_nothing_and_download_replaces_a_damaged_archive(tmp_path, archives):
+    """A transfer cut short is an error with no file under the final name; a truncated zip already there (as a
+    browser leaves it) is fetched again by --download, and the prepare completes."""
+    full = (archives / "train2017.zip").read_bytes()
+    (archives / "train2017.zip").unlink()
+    with proxy({"train2017.zip": full}) as server:
+        server.mode = "truncate"
+        cut = data_cli("prepare", "coco-voc", "--archives", archives, "--out", tmp_path / "coco", "--download",
+                       "--no-verify", "--subset", env=server.env)
+        refused(cut, "cannot download http://images.cocodataset.org/zips/train2017.zip (the connection closed "
+                     f"after {len(full) // 2} of {len(full)} bytes)")
+        assert not list(archives.glob("train2017.zip*")) and nothing_written(tmp_path, "coco")
+
+        (archives / "train2017.zip").write_bytes(full[:len(full) // 2])
+        server.mode = "full"
+        rerun = data_cli("prepare", "coco-voc", "--archives", archives, "--out", tmp_path / "coco", "--download",
+                         "--no-verify", "--subset", env=server.env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "is a damaged or truncated zip archive" in rerun.stderr and "--download fetches it again" in rerun.stderr
+    assert (archives / "train2017.zip").read_bytes() == full and server.requested == ["train2017.zip"] * 2
+    assert (tmp_path / "coco" / "split" / "train.txt").read_text() == "000000000009\n000000000025\n"
+
+
+def test_download_fetches_an_archive_that_fails_its_checksum_and_says_what_the_server_sent(tmp_path, archives):
+    tar = archives / "VOCtrainval_11-May-2012.tar"
+    served = tar.read_bytes()
+    tar.write_bytes(served[:len(served) // 3])
+    with proxy({tar.name: served}) as server:
+        result = data_cli("prepare", "voc", "--archives", archives, "--out", tmp_path / "voc", "--download",
+                          env=server.env)
+    assert server.requested == [tar.name], "the damaged archive is fetched again"
+    refused(result, f"archive '{tar}' has MD5", "It was just downloaded from http://host.robots.ox.ac.uk/",
+            "rerun without --download")
+    assert "pass --download" not in result.stderr and nothing_written(tmp_path, "voc")
+    assert f"checksum of {tar.name}: {math.ceil(len(served) / 1024)} KiB" in result.stdout   # not '1 MiB'
