@@ -75,8 +75,8 @@ if [ "$MODE" = gpu ]; then
   PYTHON="$PYTHON" bash "$REPO/scripts/build_inplace_abn.sh" --out-dir "$OUT/wheels"
 fi
 
-say "wilss doctor ${RUN[*]} model.norm=${NORMS[0]}"
-(cd "$OUT" && "$WILSS" doctor "${RUN[@]}" "model.norm=${NORMS[0]}")
+say "wilss doctor --for chain ${RUN[*]} model.norm=${NORMS[0]}"
+(cd "$OUT" && "$WILSS" doctor --for chain "${RUN[@]}" "model.norm=${NORMS[0]}")
 
 for norm in "${NORMS[@]}"; do
   say "short chain with model.norm=$norm"

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
+import sys
 
 import pytest
 
@@ -15,7 +17,8 @@ from test_slurm import slurm_cluster  # noqa: F401 - the real local cluster (fix
 from wilss.config import SEARCH_PATH_ENV
 from wilss.doctor import main as doctor
 
-DEMO = ["experiment=demo", "cluster=local"]
+DEMO = ["--for", "chain", "experiment=demo"]  # as the README types it
+LOCAL_DEMO = ["experiment=demo", "cluster=local"]  # `wilss submit` on this machine
 
 
 def run_doctor(capsys, *overrides: str) -> tuple[int, list[str]]:
@@ -29,6 +32,34 @@ def test_the_demo_setup_passes_as_the_user_types_it(tmp_path):
                             env=dict(os.environ, PATH=f"{os.path.dirname(os.sys.executable)}:{os.environ['PATH']}"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all checks passed" in result.stdout and "FAIL" not in result.stdout
+    # What it could not look at says so (nothing unchecked reads "ok"): no Slurm for `wilss chain`, no dataset
+    # before the synthetic one is drawn, no ImageNet weights for the demo's model.
+    for check in ("Slurm", "dataset layout and split lists", "ImageNet weights present"):
+        assert re.search(rf"^skip  {re.escape(check)}: \S", result.stdout, flags=re.M), result.stdout
+
+
+@pytest.mark.slurm
+def test_doctor_for_chain_checks_the_local_run_even_where_slurm_is_reachable(capsys, tmp_path, slurm_cluster):  # noqa: F811
+    # sbatch on PATH and a cluster without the GPUs the default launch asks for: the submit check fails there,
+    # the chain (which trains here) passes.
+    status, fails = run_doctor(capsys, "experiment=demo", f"output_root={tmp_path}")
+    assert status == 1 and [line for line in fails if line.startswith("FAIL  Slurm:")], fails
+    status, fails = run_doctor(capsys, "--for", "chain", "experiment=demo", f"output_root={tmp_path}")
+    assert status == 0 and not fails, fails
+
+
+def test_a_missing_optional_package_is_named_as_such_not_as_an_output_directory_problem(capsys, tmp_path,
+                                                                                         monkeypatch):
+    monkeypatch.setitem(sys.modules, "timm", None)  # `import timm` fails as where it is not installed
+    status = doctor([*DEMO, f"output_root={tmp_path}", "model=timm_resnet50", "model.pretrained=null"])
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 1
+    assert [line for line in lines if line.startswith("FAIL")] == [
+        "FAIL  the model builds (optional packages such as timm): missing optional dependency: "
+        "model.backbone=timm_resnet needs the optional package timm, which is not installed: pip install "
+        "'wilss[timm]'."], lines
+    assert any(line.startswith("skip  output directory and free space: writable; the checkpoints' size needs the "
+                               "model") for line in lines), lines
 
 
 def test_missing_imagenet_weights_are_named_with_where_to_get_them(capsys, tmp_path):
@@ -156,7 +187,7 @@ def test_the_site_preset_of_the_local_cluster_passes_there(capsys, tmp_path, mon
 
 
 def test_submit_runs_the_cheap_checks_before_queueing_anything(tmp_path):
-    result = run_cli(["wilss.submit", *DEMO, f"output_root={tmp_path}", f"model.pretrained={tmp_path}/none.pth"],
+    result = run_cli(["wilss.submit", *LOCAL_DEMO, f"output_root={tmp_path}", f"model.pretrained={tmp_path}/none.pth"],
                      cwd=REPO, timeout=300)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "nothing was queued" in result.stderr and f"ImageNet weights {tmp_path}/none.pth not found" in result.stderr
@@ -167,8 +198,8 @@ def test_submit_runs_the_cheap_checks_before_queueing_anything(tmp_path):
 def test_submit_with_the_preflight_off_queues_and_fails_in_the_job(tmp_path):
     small = ["dataset.generate.train=8", "dataset.generate.val=4", "dataset.generate.size=32", "dataset.crop_size=32",
              "dataset.crop_size_val=32"]
-    result = run_cli(["wilss.submit", *DEMO, *small, f"output_root={tmp_path}", f"model.pretrained={tmp_path}/none.pth",
-                      "launch.preflight=false"], cwd=REPO, timeout=300)
+    result = run_cli(["wilss.submit", *LOCAL_DEMO, *small, f"output_root={tmp_path}",
+                      f"model.pretrained={tmp_path}/none.pth", "launch.preflight=false"], cwd=REPO, timeout=300)
     assert result.returncode == 3, result.stdout + result.stderr  # the chain failed: in the job, not before it
     assert "nothing was queued" not in result.stderr
     assert (tmp_path / "synthetic-15-5" / "demo" / "step0" / "manifest.json").is_file()

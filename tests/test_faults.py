@@ -116,31 +116,36 @@ class TrainLog:
         raise AssertionError(f"'{pattern}' never appeared in {self.path} after offset {self.seen}")
 
 
+def cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def environ(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return b""
+
+
+def parent(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return ""
+
+
 def rank_processes(run: Path) -> dict[int, int]:
     """{rank: pid} of the step's processes on this machine (not their data-loading workers, which are their
     children), found by the run directory in their command line."""
-    def cmdline(pid: str) -> str:
-        try:
-            return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            return ""
-
-    def parent(pid: str) -> str:
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
-        except (OSError, IndexError):
-            return ""
-
     ranks = {}
     for entry in Path("/proc").iterdir():
         line = cmdline(entry.name) if entry.name.isdigit() else ""
         if line and "python" in Path(line.split()[0]).name and str(run) in line \
                 and str(run) not in cmdline(parent(entry.name)):
-            try:
-                environ = Path(f"/proc/{entry.name}/environ").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            procid = [item for item in environ if item.startswith(b"SLURM_PROCID=")]
+            procid = [item for item in environ(entry.name).split(b"\0") if item.startswith(b"SLURM_PROCID=")]
             if procid:
                 ranks[int(procid[0].split(b"=")[1])] = int(entry.name)
     return ranks
@@ -172,6 +177,7 @@ class Trial:
         self.run, self.data, self.rng, self.settings = run, data, rng, SETTINGS[settings]
         self.log = TrainLog(run / "step0" / "train.log")
         self.seen_ranks: set[int] = set()  # processes of the runs that were interrupted
+        self.before_handlers: list[bool] = []  # per signal at 0 s: whether a rank had no handler yet
         self.jobs = self.submit(*extra)
 
     def submit(self, *extra: str) -> list[str]:
@@ -201,6 +207,25 @@ class Trial:
         wait_until(lambda: all(handles_usr1(pid) for pid in ranks.values()), "the ranks' handlers", poll=0.005)
         self.seen_ranks |= set(ranks.values())
         return ranks
+
+    def at_zero(self) -> bool:
+        """As soon as a rank of a (re)started job exists (as `env` holding the signals, or already as Python):
+        whether it still had no handler when the signal was sent (the trial's figure for docs/reliability.md).
+        Only processes not seen before are read, so a poll takes about a millisecond."""
+        checked: set[str] = set()
+        deadline = time.time() + 1800
+        while time.time() < deadline:
+            for pid in set(os.listdir("/proc")) - checked:
+                if not pid.isdigit():
+                    continue
+                line = cmdline(pid)
+                if not line.startswith("slurmstepd"):  # a task not yet exec'd is looked at again
+                    checked.add(pid)
+                if str(self.run) in line and int(pid) not in self.seen_ranks and b"SLURM_PROCID=" in environ(pid) \
+                        and str(self.run) not in cmdline(parent(pid)):  # not a data-loading worker
+                    self.seen_ranks.add(int(pid))
+                    return not handles_usr1(int(pid))
+        raise AssertionError("no rank of a new run of the step started")
 
     def during_validation(self) -> None:
         self.log.wait(r"validating after epoch \d+")
@@ -255,6 +280,11 @@ def inject(trial: Trial, fault: str) -> None:
         trial.at_start()
         trial.signal("USR1")
         trial.log.wait(r"stop requested \(timeout\) during the start-up")
+    elif fault == "USR1-at-0s":  # the ranks' Python started with the signals held (wilss.launch.step)
+        before_handlers = trial.at_zero()
+        trial.signal("USR1")
+        trial.log.wait(r"stop requested \(timeout\) during the start-up")
+        trial.before_handlers.append(before_handlers)
     elif fault == "requeue-at-start":  # Slurm kills the ranks after KillWait, maybe before they could stop
         trial.at_start()
         trial.signal("requeue")
@@ -295,7 +325,9 @@ def assert_no_leftovers(run: Path) -> None:
 # (faults in order, iterations step 0 may lose beyond one per signal, settings). CI runs the first row, with the
 # users' defaults (about 3 minutes).
 TRIALS = [
-    (["USR1-at-start", "TERM", "requeue-in-validation", "kill-during-save"], CHECKPOINT_INTERVAL, "defaults"),
+    (["USR1-at-0s", "USR1-at-start", "TERM", "requeue-in-validation", "kill-during-save"], CHECKPOINT_INTERVAL,
+     "defaults"),
+    opt_in(["USR1-at-0s", "USR1-at-0s", "TERM", "USR1-at-0s"], 0, "fixed"),
     opt_in(["USR1-at-start", "TERM-in-validation", "TERM"], 0, "fixed"),
     opt_in(["requeue", "kill-during-save"], CHECKPOINT_INTERVAL, "fixed"),
     opt_in(["requeue-at-start", "USR1", "USR1-in-validation", "USR1-at-start", "requeue"], 0, "fixed"),
@@ -330,14 +362,16 @@ def test_a_chain_under_faults_finishes_bitwise_equal_losing_at_most_what_is_prom
     assert_no_leftovers(trial.run)
     for step in (0, 1):
         assert_same_weights(trial.run, references.get(settings), step)
-    report(faults, settings, lost, log, time.time() - start)
+    report(trial, faults, settings, lost, log, time.time() - start)
 
 
-def report(faults: list[str], settings: str, lost: int, log: str, seconds: float) -> None:
+def report(trial: Trial, faults: list[str], settings: str, lost: int, log: str, seconds: float) -> None:
     """One line per trial in the pytest output (with -s), for docs/reliability.md."""
     starts = log.count("step 0 of ")
+    at_zero = (f", {sum(trial.before_handlers)} of {len(trial.before_handlers)} signals at 0 s reached a rank "
+               "before its handlers" if trial.before_handlers else "")
     print(f"\nfault trial {'+'.join(faults)} ({settings} settings, seed {SEED}): step 0 started {starts} times, "
-          f"{lost} iterations run twice, bitwise equal, {seconds / 60:.1f} min", flush=True)
+          f"{lost} iterations run twice, bitwise equal, {seconds / 60:.1f} min{at_zero}", flush=True)
 
 
 @pytest.mark.slurm

@@ -8,11 +8,13 @@ import os
 import re
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO, run_cli
+from wilss.launch.step import HOLD_STOP_SIGNALS
 
 SLURM = REPO / "slurm"
 # script -> (the task it hands to the shared body, its job name, its time limit)
@@ -32,7 +34,8 @@ case "$(basename "$0")" in
   scontrol) echo "   Command=$FAKE_SCRIPT" ;;
   sacct) echo "sbatch --time=15 --qos=high $FAKE_SCRIPT dataset.root=/d" ;;
   sbatch) echo "4243" ;;
-  python) [ "$3" = next ] && echo "${FAKE_NEXT:-}"; [ "$3" = options ] && cat >/dev/null && echo "--time=15" ;;
+  python) [ "$3" = overrides ] && exec "$REAL_PYTHON" "$@"  # the real rule that composes the job's overrides
+    [ "$3" = next ] && echo "${FAKE_NEXT:-}"; [ "$3" = options ] && cat >/dev/null && echo "--time=15" ;;
 esac
 exit 0
 """
@@ -50,7 +53,7 @@ def run_script(tmp_path: Path, name: str, *overrides: str, next_step: str = "") 
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SLURM_", "WILSS_"))}
     env.update(PATH=f"{bin_dir}:{env['PATH']}", FAKE_LOG=str(log), FAKE_SCRIPT=str(SLURM / name),
                FAKE_NEXT=next_step, SLURM_JOB_ID="4242", SLURM_JOB_NODELIST="n1", SLURM_SUBMIT_DIR=str(tmp_path),
-               PYTHON=str(bin_dir / "python"))
+               PYTHON=str(bin_dir / "python"), REAL_PYTHON=sys.executable)
     # sbatch runs a copy of the script (elsewhere): the shared part must be found from scontrol's Command=.
     copy = tmp_path / "slurm_script"
     copy.write_bytes((SLURM / name).read_bytes())
@@ -62,8 +65,17 @@ def run_script(tmp_path: Path, name: str, *overrides: str, next_step: str = "") 
 
 def srun_overrides(calls: list[list[str]]) -> list[str]:
     (srun,) = [call for call in calls if call[0] == "srun"]
-    assert srun[1] == "--kill-on-bad-exit=1" and srun[3:5] == ["-m", "wilss.launch.step"], srun
-    return srun[5:]
+    hold = len(HOLD_STOP_SIGNALS)
+    assert srun[1] == "--kill-on-bad-exit=1" and srun[3 + hold:5 + hold] == ["-m", "wilss.launch.step"], srun
+    return srun[5 + hold:]
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_each_rank_starts_with_the_stop_signals_held_as_the_step_module_says(tmp_path, name):
+    """The ranks' Python starts under `env --block-signal`: a stop signal before the handlers waits for them.
+    The shell's prefix and wilss.launch.step's (which the submitit path uses) are the same."""
+    (srun,) = [call for call in run_script(tmp_path, name) if call[0] == "srun"]
+    assert tuple(srun[2:2 + len(HOLD_STOP_SIGNALS)]) == HOLD_STOP_SIGNALS, srun
 
 
 @pytest.mark.parametrize("name", TASKS)

@@ -248,6 +248,30 @@ def test_sbatch_demo_runs_the_demo_chain_on_a_cpu_only_cluster_as_the_readme_typ
 
 
 @pytest.mark.slurm
+def test_status_of_a_queued_sbatch_chain_lists_only_the_jobs_that_will_write_it(slurm_cluster, tmp_path):
+    """Three chains queued (held) by one user: status of each run directory lists its own job only; the
+    default run directory (the submit folder's outputs/) is found as well as an explicit run_dir=."""
+    def sbatch(*overrides: str) -> str:
+        command = ["sbatch", "--parsable", "--hold", f"--output={tmp_path}/slurm-%j.out", str(REPO / "slurm" /
+                   "demo.sbatch"), *overrides]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+
+    jobs = {"a": sbatch(f"run_dir={tmp_path / 'a'}"), "b": sbatch("run_dir=b"),
+            "default": sbatch("name=mine")}
+    try:
+        runs = {"a": tmp_path / "a", "b": tmp_path / "b", "default": tmp_path / "outputs" / "synthetic-15-5" / "mine"}
+        for which, run in runs.items():
+            status = run_cli(["wilss.status", str(run)], cwd=REPO)
+            assert status.returncode == 0 and "no step has started yet" in status.stdout, status.stdout + status.stderr
+            listed = set(re.findall(r"job (\d+) ", status.stdout))
+            assert listed == {jobs[which]}, (which, status.stdout)
+        nobody = run_cli(["wilss.status", str(tmp_path / "c")], cwd=REPO)
+        assert nobody.returncode != 0 and "none of your queued jobs will write it" in nobody.stderr, nobody.stderr
+    finally:
+        subprocess.run(["scancel", *jobs.values()], check=False)
+
+
+@pytest.mark.slurm
 def test_submit_returns_at_once_then_step1_waits_afterok_and_a_second_submit_does_nothing(slurm_cluster,
                                                                                           shared_data, tmp_path):
     run = tmp_path / "run"
@@ -431,9 +455,12 @@ def test_sbatch_chain_passes_its_command_line_options_to_step1_and_refuses_a_sec
     subprocess.run(["scontrol", "release", held], check=True)
     wait_for_log(run / "step1" / "manifest.json", "job_id")
     step1 = manifest(run, 1)["job_id"]
-    assert wait_for_jobs([step0, held, step1]) == {step0: "COMPLETED", held: "FAILED", step1: "COMPLETED"}
+    # The refused duplicate ends cleanly (not FAILED), and status says what it was.
+    assert wait_for_jobs([step0, held, step1]) == {step0: "COMPLETED", held: "COMPLETED", step1: "COMPLETED"}
     refused = (tmp_path / f"slurm-wilss-{held}.out").read_text()
     assert f"already belongs to job {step0}" in refused
+    status = run_cli(["wilss.status", str(run)], cwd=REPO).stdout
+    assert f"job {held} ended at its start: a second submission of the step, which job {step0} has" in status
     assert "step 0 of synthetic-15-5" in (run / "step0" / "train.log").read_text()
     shown = subprocess.run(["scontrol", "show", "job", step1], capture_output=True, text=True).stdout
     assert "QOS=wilss-test" in shown and "Features=wilss-test" in shown, shown

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import re
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from conftest import REPO
 from test_train_e2e import free_port
+from wilss.launch.step import HOLD_STOP_SIGNALS
 
 # Installs the step's handlers, has a child signal this process without pause, then ends the step as run_step
 # does (or not) and exits: the timeout signal keeps arriving through interpreter shutdown.
@@ -59,6 +63,40 @@ def test_a_terminate_for_every_process_of_the_step_stops_training_with_workers_i
     assert step.returncode == 75, output[-3000:]
     assert "stop requested (terminated): saved the checkpoint" in output and "killed by signal" not in output
     assert (tmp_path / "run" / "step0" / "checkpoints" / "last.pt").is_file()
+
+
+def blocks_and_has_no_handler_for_usr1(pid: int) -> bool:
+    """The process has SIGUSR1 blocked and no handler for it yet (/proc/PID/status masks)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    blocked, caught = (int(re.search(rf"{field}:\s*([0-9a-f]+)", status).group(1), 16) for field in ("SigBlk", "SigCgt"))
+    bit = 1 << (signal.SIGUSR1 - 1)
+    return bool(blocked & bit) and not caught & bit
+
+
+def test_a_stop_signal_at_the_first_instant_of_a_rank_waits_for_its_handlers_instead_of_killing_it(tmp_path):
+    # The launchers start a rank as HOLD_STOP_SIGNALS + python: a timeout signal sent as soon as the
+    # interpreter exists, long before the step's handlers, is a stop request (exit 75), not a death.
+    from wilss.synthetic.voc import ensure_synthetic
+
+    ensure_synthetic(tmp_path / "data", n_train=8, n_val=4, size=32, seed=0)
+    overrides = ["dataset=synthetic", f"dataset.root={tmp_path / 'data'}", "dataset.generate.train=8",
+                 "dataset.generate.val=4", "dataset.generate.size=32", "dataset.crop_size=32",
+                 "dataset.crop_size_val=32", f"dataset.cache_dir={tmp_path / 'cache'}", "model=resnet18",
+                 "train.device=cpu", "train.num_workers=0", "train.batch_size=2", f"run_dir={tmp_path / 'run'}", "step=0"]
+    command = [sys.executable, "-m", "wilss.launch.step", *overrides]
+    unguarded = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.kill(unguarded.pid, signal.SIGUSR1)  # before Python's first line: the default action ends it
+    assert unguarded.wait(timeout=60) == -signal.SIGUSR1
+
+    held = subprocess.Popen([*HOLD_STOP_SIGNALS, *command], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 10  # until env blocked the signals (Python has then not started yet, or just)
+    while not blocks_and_has_no_handler_for_usr1(held.pid):
+        assert time.time() < deadline, "env never blocked SIGUSR1"
+    os.kill(held.pid, signal.SIGUSR1)
+    output = held.communicate(timeout=120)[0]
+    assert held.returncode == 75, output[-3000:]
+    assert "stop requested (timeout) during the start-up" in output, output[-3000:]
 
 
 # A process whose data-loading workers ignore TERM ends with an exception that keeps its loader alive (as a

@@ -16,10 +16,11 @@ import argparse
 import sys
 
 import torch
+from omegaconf import OmegaConf
 
 from wilss.config import load_config, run_dir
 from wilss.errors import exit_on_user_error
-from wilss.preflight import run_checks
+from wilss.preflight import Outcome, run_checks
 from wilss.preflight.environment import facts, inplace_abn_problems
 from wilss.preflight.steps import pending_steps, runs_here
 
@@ -60,16 +61,25 @@ def check_inplace_abn() -> int:
     return 1 if problems else 0
 
 
-def check_run(overrides: list[str]) -> int:
+def outcome_lines(outcome: Outcome) -> str:
+    if outcome.skipped:
+        return f"skip  {outcome.name}: {outcome.skipped}"
+    return "\n".join(f"FAIL  {outcome.name}: {problem}" for problem in outcome.problems) or f"ok    {outcome.name}"
+
+
+def check_run(overrides: list[str], command: str) -> int:
     cfg = load_config(overrides)
+    if command == "chain":  # `wilss chain` trains every step here, whatever cluster= says
+        OmegaConf.update(cfg, "cluster", "local")
     steps = pending_steps(cfg)
-    print(f"run {run_dir(cfg)}: step(s) {', '.join(map(str, steps)) or 'none (all finished)'} to train "
-          f"{'on this machine' if runs_here(cfg) else 'on Slurm'}")
+    print(f"run {run_dir(cfg)} as `wilss {command}` starts it: step(s) "
+          f"{', '.join(map(str, steps)) or 'none (all finished)'} to train "
+          f"{'on this machine' if runs_here(cfg) else 'on Slurm'}"
+          + (" (--for chain: as `wilss chain` trains it here)" if command == "submit" else ""))
     failed = 0
-    for name, problems in run_checks(cfg):
-        print(f"ok    {name}" if not problems else "\n".join(f"FAIL  {name}: {problem}" for problem in problems),
-              flush=True)
-        failed += len(problems)
+    for outcome in run_checks(cfg):
+        print(outcome_lines(outcome), flush=True)
+        failed += len(outcome.problems)
     print(f"{failed} problem(s): the run would fail" if failed else "all checks passed")
     return 1 if failed else 0
 
@@ -79,11 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wilss doctor", description=__doc__.split("\n\n")[0],
                                      epilog="Overrides are those of wilss chain / submit (key=value, group=option).")
     parser.add_argument("--inplace-abn", action="store_true", help="check only the compiled InPlace-ABN extension")
+    parser.add_argument("--for", dest="command", choices=("chain", "submit"), default="submit",
+                        help="the command that will start the run: `wilss chain` trains here (no Slurm check), "
+                             "`wilss submit` (the default) queues it where cluster= says")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the run to check")
     args = parser.parse_args(argv)
     for fact in facts():
         print(fact)
-    return check_inplace_abn() if args.inplace_abn else check_run(args.overrides)
+    return check_inplace_abn() if args.inplace_abn else check_run(args.overrides, args.command)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ class WilssError(Exception):
     """A problem with the user's input (data, config, checkpoint) that names the culprit and the fix."""
 
 
+class MissingDependency(WilssError):
+    """An optional package that the chosen configuration needs is not installed (e.g. timm for its backbones)."""
+
+
 def user_message(err: WilssError) -> str:
     """The error's own paragraph. A `WilssError` raised in a DataLoader worker comes back wrapped in the
     worker's traceback text; only its last part is the user's message."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest
+from wilss.launch.sbatch_chain import queued_run_dir
 from wilss.layout import RunLayout, StepLayout, sidecar
 from wilss.sweep import read_sweep_file, recorded_points
 
@@ -94,20 +95,23 @@ def step_line(step: StepLayout) -> str:
     columns = [step.dir.name, job_column(manifest, job), state_column(manifest, job),
                f"restarts {manifest.get('restarts', 0)}", progress_column(step), metrics_column(step),
                checkpoint_column(step, manifest)]
-    return " | ".join(columns)
+    refused = [f"job {job} ended at its start: a second submission of the step, which job {owner} has"
+               for job, owner in manifest.get("refused", {}).items()]
+    return " | ".join(columns + refused)
 
 
 def nothing_started(run: Path) -> str:
     """What to say about a run directory without steps: an sbatch chain writes nothing before its first job
-    starts, so it may simply be queued."""
-    queued = [f"job {job_id} {name} {state}" + (f" ({reason})" if reason else "")
-              for job_id, name, state, reason in (slurm.my_jobs() if slurm.available() else [])
-              if name == "wilss" or name.startswith("wilss-")]
+    starts, so it may simply be queued. Only the jobs that will write this run directory are listed."""
+    queued = [f"job {job.job_id} {job.name} {job.state}" + (f" ({job.reason})" if job.reason else "")
+              for job in (slurm.my_jobs() if slurm.available() else []) if queued_run_dir(job) == run.resolve()]
     if queued:
-        return (f"{run}: no step has started yet. Your queued or running wilss jobs (an sbatch chain writes its "
-                "run directory when its first job starts):\n  " + "\n  ".join(queued))
-    raise WilssError(f"'{run}' holds no step directories (step0, step1, ...) and you have no queued wilss job; "
-                     "pass the run directory that wilss submit printed (or the run_dir of your sbatch job).")
+        return (f"{run}: no step has started yet. Its queued job (an sbatch chain writes its run directory when "
+                "its first job starts):\n  " + "\n  ".join(queued))
+    raise WilssError(f"'{run}' holds no step directories (step0, step1, ...) and none of your queued jobs will "
+                     "write it; pass the run directory that wilss submit printed (or the run_dir of your sbatch "
+                     "job: by default OUTPUT_ROOT/<dataset>-<task>/<name>, OUTPUT_ROOT = the submit folder's "
+                     "outputs/).")
 
 
 def step_state(step: StepLayout) -> str:

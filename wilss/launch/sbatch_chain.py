@@ -1,13 +1,14 @@
 """Bookkeeping for the sbatch scripts (`slurm/*.sbatch`), which submit step t+1 from inside step t's job (their
 shared body, `slurm/chain_step.sh`):
 
+    python -m wilss.launch.sbatch_chain overrides ROOT STEP TASK.. -- ARGS..  # the job's overrides, one a line
     python -m wilss.launch.sbatch_chain claim [overrides]         # this job takes step t, or refuses
     python -m wilss.launch.sbatch_chain next [overrides]          # prints t+1 if it must be submitted
     python -m wilss.launch.sbatch_chain options SCRIPT SUBMIT_DIR  # this job's sbatch options, one a line
     python -m wilss.launch.sbatch_chain record JOB_ID [overrides] # records t+1's job in its manifest
 
 `claim` refuses a job whose step already belongs to another queued or running job (the same script submitted
-twice), as `wilss submit` does. `next` prints nothing when step t is the last, or when step t+1 has finished
+twice), as `wilss submit` does: exit status 3, which the script turns into a clean end of the job. `next` prints nothing when step t is the last, or when step t+1 has finished
 or already has a queued or running job, e.g. because step t was requeued after it had submitted t+1. So t+1 is
 submitted once. `options` reads the command line this job was submitted with (accounting's SubmitLine, on
 stdin) and prints every option given before the script, except those the next submission sets itself.
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
+import shlex
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +40,37 @@ OWN_OPTIONS = {"--dependency": True, "-d": True, "--export": True, "--kill-on-in
                "--test-only": False}
 
 
+def job_overrides(task: list[str], output_root: str, step: str, args: list[str]) -> list[str]:
+    """What a job of an sbatch script runs: the script's task (its TASK_OVERRIDES) minus each key the command
+    line sets itself, and all of it when the command line names an experiment=, which brings its own dataset
+    and task (Hydra applies command-line overrides last, so the script's would win over the experiment's);
+    then the output root, the user's overrides and the step."""
+    keys = {arg.split("=", 1)[0].lstrip("+~") for arg in args}
+    kept = [] if "experiment" in keys else [item for item in task if item.split("=", 1)[0] not in keys]
+    return [*kept, f"output_root={output_root}", *args, f"step={step}"]
+
+
+def script_task(script: Path) -> list[str]:
+    """A script's TASK_OVERRIDES=(...) line, as bash reads it."""
+    found = re.search(r"^TASK_OVERRIDES=\(([^)]*)\)", script.read_text(), flags=re.M)
+    return shlex.split(found.group(1)) if found else []
+
+
+def queued_run_dir(job: slurm.QueuedJob) -> Path | None:
+    """The run directory a queued job of an sbatch script will write, from its script and arguments as Slurm
+    holds them, run in its WorkDir. None for a job that is not a wilss sbatch job, or whose overrides do not
+    compose. A job submitted with OUTPUT_ROOT in its environment is found only by a run_dir= argument."""
+    script, *args = job.command.split()  # as Slurm shows it: the words joined by spaces
+    script_path = Path(job.work_dir) / script
+    if not script_path.is_file() or "chain_step.sh" not in script_path.read_text(errors="replace"):
+        return None
+    overrides = job_overrides(script_task(script_path), f"{job.work_dir}/outputs", "0", args)
+    try:
+        return (Path(job.work_dir) / run_dir(load_config(overrides))).resolve()  # a relative one: from WorkDir
+    except WilssError:
+        return None
+
+
 @contextmanager
 def step_lock(directory: Path):
     """Two jobs of the same step that start at once decide one after the other."""
@@ -46,18 +80,27 @@ def step_lock(directory: Path):
         yield
 
 
-def claim(overrides: list[str]) -> None:
+EXIT_REFUSED = 3  # claim: another job has the step; the script ends this job cleanly (COMPLETED, not FAILED)
+
+
+def claim(overrides: list[str]) -> int:
+    """0 when this job takes its step; `EXIT_REFUSED` when another queued or running job has it. The refusal
+    is recorded in the step's manifest (`refused`: job id -> owner), where `wilss status` shows it."""
     cfg = load_config(overrides)
     directory, job_id = step_layout(cfg), os.environ["SLURM_JOB_ID"]
     with step_lock(directory.dir):
-        owner = read_manifest(directory).get("job_id")
+        manifest = read_manifest(directory)
+        owner = manifest.get("job_id")
         if owner and owner != job_id:
             state, _ = slurm.job_state(owner)
             if state in slurm.ACTIVE_STATES:
-                raise WilssError(f"step {cfg.step} of {run_dir(cfg)} already belongs to job {owner} ({state}); "
-                                 f"this job ({job_id}) does not train it a second time. Follow that job with "
-                                 f"wilss status {run_dir(cfg)}, or scancel it first to start over.")
+                update_manifest(directory, refused={**manifest.get("refused", {}), job_id: owner})
+                print(f"wilss: step {cfg.step} of {run_dir(cfg)} already belongs to job {owner} ({state}); this "
+                      f"job ({job_id}) does not train it a second time and ends here. Follow that job with "
+                      f"wilss status {run_dir(cfg)}, or scancel it first to start over.", file=sys.stderr)
+                return EXIT_REFUSED
         update_manifest(directory, step=cfg.step, state="running", job_id=job_id, cluster="slurm")
+    return 0
 
 
 def next_step(overrides: list[str]) -> int | None:
@@ -101,8 +144,11 @@ def record(job_id: str, overrides: list[str]) -> None:
 def cli(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     command = args[:1]
-    if command == ["claim"]:
-        claim(args[1:])
+    if command == ["overrides"] and "--" in args and args.index("--") >= 3:
+        split = args.index("--")
+        print("\n".join(job_overrides(args[3:split], args[1], args[2], args[split + 1:])))
+    elif command == ["claim"]:
+        sys.exit(claim(args[1:]))
     elif command == ["next"]:
         following = next_step(args[1:])
         if following is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass, replace
 
 from wilss.errors import WilssError
 
@@ -83,11 +84,21 @@ def ending(job_id: str) -> str | None:
     return state.lower()
 
 
-def my_jobs() -> list[tuple[str, str, str, str]]:
-    """(job id, name, state, reason) of this user's queued and running jobs."""
-    listed = _run(["squeue", "--me", "-h", "-o", "%i|%j|%T|%r"], check=False)
-    rows = [line.split("|") for line in listed.splitlines()]
-    return [(job_id, name, state, "" if reason == "None" else reason) for job_id, name, state, reason in rows]
+@dataclass(frozen=True)
+class QueuedJob:
+    job_id: str
+    name: str
+    state: str
+    reason: str
+    work_dir: str
+    command: str  # the batch script and its arguments, as submitted
+
+
+def my_jobs() -> list[QueuedJob]:
+    """This user's queued and running jobs."""
+    listed = _run(["squeue", "--me", "-h", "-o", "%i|%j|%T|%r|%Z|%o"], check=False)
+    jobs = [QueuedJob(*line.split("|", 5)) for line in listed.splitlines()]
+    return [replace(job, reason="" if job.reason == "None" else job.reason) for job in jobs]
 
 
 def requeue(job_id: str) -> None:

@@ -2,14 +2,17 @@
 sbatch scripts), or `StepJob` pickled by submitit (`python -m wilss.submit`). The same code either way.
 
 This module imports nothing heavy: the stop signals' handlers are installed first, a few tens of milliseconds
-after the process starts, and only then the training (torch, data, models: seconds) is imported. A timeout
-or preemption signal at any moment from there on is a checkpoint and a requeue, never a death. What the job
-does is in `wilss.launch.job`.
+after the process starts, and only then the training (torch, data, models: seconds) is imported. Before that,
+the launchers start Python with the stop signals blocked (`HOLD_STOP_SIGNALS`): one sent while the interpreter
+starts waits, and reaches the handlers the moment they are in. So a timeout or preemption signal at any moment
+is a checkpoint and a requeue, never a death. What the job does is in `wilss.launch.job`.
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
+import subprocess
 
 from wilss.cli import read_overrides
 from wilss.engine.interrupt import STOP_SIGNALS, StopRequest
@@ -18,13 +21,29 @@ from wilss.errors import exit_on_user_error
 TIMEOUT_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)  # sbatch --signal: USR1 in our scripts, USR2 from submitit
 
 
+# The command prefix that starts a step's Python with the stop signals blocked (GNU env, coreutils >= 8.31);
+# wilss/slurm/chain_step.sh spells the same for the sbatch scripts.
+HOLD_STOP_SIGNALS = ("env", "--block-signal=" + ",".join(signal.Signals(s).name[3:] for s in STOP_SIGNALS))
+
+
+def hold_stop_signals_prefix() -> tuple[str, ...]:
+    """`HOLD_STOP_SIGNALS` where this machine's `env` has --block-signal, else nothing (the step then has the
+    interpreter's start, tens of milliseconds, unguarded, as before)."""
+    if shutil.which("env") is None:
+        return ()
+    works = subprocess.run([*HOLD_STOP_SIGNALS, "true"], capture_output=True).returncode == 0
+    return HOLD_STOP_SIGNALS if works else ()
+
+
 def install_stop_signals() -> StopRequest:
     """A stop request that the scheduler's signals set. Replaces any earlier handlers (submitit's would
-    checkpoint inside the handler, mid-iteration)."""
+    checkpoint inside the handler, mid-iteration), then unblocks the signals the launcher held: one that came
+    while the interpreter started is delivered now, to these handlers."""
     stop = StopRequest()
     for stop_signal in STOP_SIGNALS:
         reason = "timeout" if stop_signal in TIMEOUT_SIGNALS else "terminated"
         signal.signal(stop_signal, lambda *_, reason=reason: stop.request(reason))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     return stop
 
 
@@ -53,7 +72,8 @@ class StepJob:
 
     def checkpoint(self, *_args, **_kwargs):
         """submitit calls this when its timeout signal comes before `__call__` replaced its handlers (nothing
-        trained yet): requeue the same step."""
+        trained yet; only where `env` cannot hold the signals, see `hold_stop_signals_prefix`): requeue the
+        same step."""
         from submitit.helpers import DelayedSubmission
 
         return DelayedSubmission(StepJob(self.overrides))

@@ -8,6 +8,8 @@ step t−1 fails (`kill_on_invalid_dep`).
 
 from __future__ import annotations
 
+import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from wilss.config import load_config, run_layout, step_layout, task_of
 from wilss.errors import WilssError
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest, update_manifest
-from wilss.launch.step import StepJob
+from wilss.launch.step import StepJob, hold_stop_signals_prefix
 from wilss.layout import StepLayout
 
 
@@ -68,7 +70,10 @@ def build_executor(cfg: DictConfig, cluster: str, dependency: str | None,
     """An executor for one step's jobs; `dependency` is sbatch's (e.g. afterok:<job id>); logs go to `folder`
     (default: the run directory's jobs/)."""
     launch = cfg.launch
-    executor = submitit.AutoExecutor(folder=folder or run_layout(cfg).jobs / "%j", cluster=cluster)
+    # Each rank's Python starts with the stop signals held until the step's handlers are in (wilss.launch.step).
+    python = shlex.join([*hold_stop_signals_prefix(), sys.executable])
+    executor = submitit.AutoExecutor(folder=folder or run_layout(cfg).jobs / "%j", cluster=cluster,
+                                     slurm_python=python)
     extra = {"requeue": True, **OmegaConf.to_container(launch.additional, resolve=True)}
     if dependency:
         extra |= {"dependency": dependency, "kill_on_invalid_dep": "yes"}

@@ -2,7 +2,8 @@
 before it queues anything (`launch.preflight=false` skips them).
 
 A check is a function `check(cfg) -> list[str]`: one line per problem, each naming the file or option at fault
-and the fix. Checks look at the steps of the chain that have not finished yet (a finished step needs neither
+and the fix; it raises `Skipped` (with the reason) when this run gives it nothing to look at, so that nothing
+unchecked reads as passed. Checks look at the steps of the chain that have not finished yet (a finished step needs neither
 its data nor the ImageNet weights again). Adding a check is one row of CHECKS.
 """
 
@@ -15,6 +16,7 @@ from omegaconf import DictConfig
 
 from wilss.errors import WilssError
 from wilss.preflight import dataset, environment, outputs, slurm, weights
+from wilss.preflight.skip import Skipped
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Check:
 
 CHECKS: tuple[Check, ...] = (
     Check("torch / CUDA / InPlace-ABN", environment.problems, cheap=True),
+    Check("the model builds (optional packages such as timm)", environment.model_problems, cheap=True),
     Check("dataset layout and split lists", dataset.layout_problems, cheap=True),
     # cheap once `wilss data check` (or an earlier run) has cached the verdict; a first look decodes the dataset
     Check("every image and mask decodes", dataset.decode_problems, cheap=True),
@@ -37,22 +40,31 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def run_checks(cfg: DictConfig, cheap_only: bool = False) -> Iterator[tuple[str, list[str]]]:
-    """(check name, problems) of every check, in order, as each finishes; a check that cannot run (a WilssError)
-    reports that as its problem."""
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    problems: list[str]
+    skipped: str | None = None  # why the check had nothing to look at (then no problems)
+
+
+def run_checks(cfg: DictConfig, cheap_only: bool = False) -> Iterator[Outcome]:
+    """The outcome of every check, in order, as each finishes; a check that cannot run (a WilssError) reports
+    that as its problem, one with nothing to look at for this run (`Skipped`) says why."""
     for check in CHECKS:
         if cheap_only and not check.cheap:
             continue
         try:
-            found = check.run(cfg)
+            yield Outcome(check.name, check.run(cfg))
+        except Skipped as skipped:
+            yield Outcome(check.name, [], str(skipped))
         except WilssError as err:
-            found = [str(err)]
-        yield check.name, found
+            yield Outcome(check.name, [str(err)])
 
 
 def require(cfg: DictConfig) -> None:
     """The cheap checks, as `wilss submit` runs them: any problem stops the submission with every problem listed."""
-    problems = [f"  {name}: {problem}" for name, found in run_checks(cfg, cheap_only=True) for problem in found]
+    problems = [f"  {outcome.name}: {problem}" for outcome in run_checks(cfg, cheap_only=True)
+                for problem in outcome.problems]
     if problems:
         raise WilssError("the run would fail; nothing was queued:\n" + "\n".join(problems) +
                          "\n(`wilss doctor` with the same overrides runs every check; launch.preflight=false skips them)")

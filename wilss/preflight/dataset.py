@@ -15,8 +15,10 @@ from wilss.data.index import MAX_REPORTED_PROBLEMS
 from wilss.data.sources import Split
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError
+from wilss.preflight.skip import Skipped
 from wilss.preflight.steps import pending_steps
 
+DRAWN_LATER = "the synthetic dataset is drawn at the run's start, into dataset.root, and checked then"
 LIST_FIX = ("write them with `wilss data prepare voc` (or `coco-voc`) from the official archives, or use the lists "
             "that ship with WILSON/MiB")
 
@@ -44,7 +46,7 @@ def _not_drawn_yet(cfg: DictConfig) -> bool:
 
 def layout_problems(cfg: DictConfig) -> list[str]:
     if _not_drawn_yet(cfg):
-        return []  # drawn on first use, into the output directory (checked there)
+        raise Skipped(DRAWN_LATER)
     published = _spec(cfg).published.lines
     problems = []
     for split in _splits(cfg):
@@ -63,7 +65,7 @@ def decode_problems(cfg: DictConfig) -> list[str]:
     """Every image and mask the pending steps read decodes and fits (the verdict of `wilss data check`, cached:
     only a dataset never checked is decoded, once). The first few problems of each split, one line each."""
     if _not_drawn_yet(cfg):
-        return []  # drawn on first use; the run checks it then
+        raise Skipped(DRAWN_LATER)
     verdicts = {split.list_file: (split, found) for step in pending_steps(cfg)
                 for split, found in step_verdicts(cfg, get_task(cfg.dataset.name, cfg.task.name, step))}
     problems = []
@@ -79,13 +81,13 @@ def subset_problems(cfg: DictConfig) -> list[str]:
     data, problems = cfg.dataset, []
     published = _spec(cfg).published.subsets
     if not published:
-        return []  # no published index
+        raise Skipped(f"no published subset sizes for dataset={cfg.dataset.name}")
     try:
         unreadable = any(_missing_files(split) for split in _splits(cfg))
     except WilssError:
         unreadable = True
-    if unreadable:
-        return []  # the layout check names the missing folder or files; a count would only repeat it
+    if unreadable:  # the layout check names the missing folder or files; a count would only repeat it
+        raise Skipped("the dataset's files are not all there (see the layout check)")
     for step in pending_steps(cfg):
         expected = published.get((cfg.task.name, bool(cfg.overlap), step))
         if expected is None:

@@ -18,6 +18,8 @@ from omegaconf import DictConfig
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from wilss.errors import MissingDependency
+from wilss.preflight.outputs import model_bytes
 from wilss.preflight.steps import runs_here
 
 NVCC_RELEASE = re.compile(rb"Cuda compilation tools, release (\d+\.\d+)")
@@ -93,3 +95,13 @@ def problems(cfg: DictConfig) -> list[str]:
     if cfg.model.norm == "inplace_abn":
         found += inplace_abn_problems()[1]
     return found
+
+
+def model_problems(cfg: DictConfig) -> list[str]:
+    """The configured model builds (on the meta device: no memory, no weights); an optional package it needs
+    (timm for the timm backbones) is named as such."""
+    try:
+        model_bytes(cfg)
+    except MissingDependency as err:
+        return [f"missing optional dependency: {err}"]
+    return []

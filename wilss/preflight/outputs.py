@@ -12,6 +12,8 @@ from omegaconf import DictConfig
 from wilss.config import run_dir
 from wilss.data.tasks import get_task
 from wilss.models import build_model
+from wilss.errors import WilssError
+from wilss.preflight.skip import Skipped
 from wilss.preflight.steps import pending_steps
 
 # Per step: last.pt (weights + one SGD momentum buffer each), final.pt (weights) and, while a checkpoint is
@@ -48,7 +50,11 @@ def problems(cfg: DictConfig) -> list[str]:
         return [f"output directory {directory}: cannot write in {target} ({err.strerror}): choose a writable "
                 f"output_root=PATH (or run_dir=PATH)"]
     steps = pending_steps(cfg)
-    need = int(len(steps) * CHECKPOINT_COPIES_PER_STEP * model_bytes(cfg) * HEADROOM)
+    try:
+        weights = model_bytes(cfg)
+    except WilssError as err:
+        raise Skipped(f"writable; the checkpoints' size needs the model, which does not build ({err})") from None
+    need = int(len(steps) * CHECKPOINT_COPIES_PER_STEP * weights * HEADROOM)
     free = shutil.disk_usage(target).free
     if free < need:
         return [f"output directory {directory}: {free / 1e9:.1f} GB free on its file system, the checkpoints of "

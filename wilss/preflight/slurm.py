@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
+from wilss.preflight.skip import Skipped
 from wilss.preflight.steps import runs_here
 
 COMMANDS = ("sbatch", "squeue", "sacct", "scontrol", "sinfo")
@@ -72,7 +73,7 @@ def resource_problems(launch: DictConfig, partition: str) -> list[str]:
 
 def problems(cfg: DictConfig) -> list[str]:
     if runs_here(cfg):
-        return []  # cluster=local, or auto without Slurm: nothing is queued
+        raise Skipped("the run starts on this machine (cluster=local, or auto without Slurm): nothing is queued")
     missing = [name for name in COMMANDS if shutil.which(name) is None]
     if missing:
         return [f"cluster={cfg.cluster} but {', '.join(missing)} not on PATH: run on a login node (module load "

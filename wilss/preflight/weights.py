@@ -7,6 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from wilss.models.pretrained import DOWNLOAD_HELP, md5_problem
+from wilss.preflight.skip import Skipped
 from wilss.preflight.steps import pending_steps, trains_from_pixel_labels
 
 
@@ -19,12 +20,20 @@ def _needed(cfg: DictConfig) -> Path | None:
 
 def presence_problems(cfg: DictConfig) -> list[str]:
     path = _needed(cfg)
-    if path is None or path.is_file():
+    if path is None:
+        raise Skipped("no pending step starts from ImageNet weights")
+    if path.is_file():
         return []
     return [f"model.pretrained: ImageNet weights {path} not found. {DOWNLOAD_HELP}"]
 
 
 def checksum_problems(cfg: DictConfig) -> list[str]:
     path = _needed(cfg)
-    problem = md5_problem(path, cfg.model.pretrained_md5) if path is not None and path.is_file() else None
+    if path is None:
+        raise Skipped("no pending step starts from ImageNet weights")
+    if cfg.model.pretrained_md5 is None:
+        raise Skipped("model.pretrained_md5 is not set")
+    if not path.is_file():
+        raise Skipped("the weights file is missing (see the presence check)")
+    problem = md5_problem(path, cfg.model.pretrained_md5)
     return [problem] if problem else []

@@ -21,34 +21,30 @@ CONTAINER="${CONTAINER:-}"                               # Apptainer image (wils
 PYTHON="${PYTHON:-python}"                               # the interpreter with wilss installed
 IFS=, read -r -a DATA_PATHS <<<"$BIND"
 
-# The script's task, minus what the command line chooses itself: each key it sets (dataset=..., overlap=...), and
-# all of them when it names an experiment=, which brings its own dataset and task (Hydra applies command-line
-# overrides last, so the script's would win over the experiment's).
-TASK=()
-for default in "${TASK_OVERRIDES[@]}"; do
-  for override in "$@"; do
-    key="${override%%=*}"
-    key="${key#"${key%%[!+~]*}"}"  # +key=, ++key=, ~key
-    [[ "$key" == "${default%%=*}" || "$key" == experiment ]] && continue 2
-  done
-  TASK+=("$default")
-done
-
-STEP="${WILSS_STEP:-0}"
-OVERRIDES=("${TASK[@]}" "output_root=$OUTPUT_ROOT" "$@" "step=$STEP")
-
 RUN=()
 if [ -n "$CONTAINER" ]; then
   BINDS="$OUTPUT_ROOT"
   for path in "${DATA_PATHS[@]}"; do BINDS="$BINDS,$path"; done
   RUN=(apptainer exec --nv --bind "$BINDS" "$CONTAINER")
 fi
+
+STEP="${WILSS_STEP:-0}"
+# The script's task minus the keys the command line sets itself (all of it for an experiment=), the output root,
+# the user's overrides, the step: one rule, in wilss.launch.sbatch_chain, which `wilss status` applies too.
+JOB_OVERRIDES="$("${RUN[@]}" "$PYTHON" -m wilss.launch.sbatch_chain overrides "$OUTPUT_ROOT" "$STEP" \
+  "${TASK_OVERRIDES[@]}" -- "$@")"
+mapfile -t OVERRIDES <<<"$JOB_OVERRIDES"
 export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"
 
 echo "[wilss] job $SLURM_JOB_ID (restart ${SLURM_RESTART_COUNT:-0}) step $STEP on $SLURM_JOB_NODELIST: ${OVERRIDES[*]}"
 
-# This job takes its step, or stops here when another queued or running job has it (the script submitted twice).
-"${RUN[@]}" "$PYTHON" -m wilss.launch.sbatch_chain claim "${OVERRIDES[@]}"
+# This job takes its step, or ends here when another queued or running job has it (the script submitted twice):
+# exit 3, a refusal the step's manifest records; the job then ends COMPLETED, with nothing run.
+"${RUN[@]}" "$PYTHON" -m wilss.launch.sbatch_chain claim "${OVERRIDES[@]}" || {
+  status=$?
+  [ "$status" -eq 3 ] && exit 0
+  exit "$status"
+}
 
 # The options this job was submitted with (sbatch's command line, as accounting recorded it; it may take a few
 # seconds to get there), minus the dependency and environment the next step gets from here.
@@ -81,4 +77,13 @@ if [ -n "$NEXT" ]; then
   echo "[wilss] step $NEXT submitted as job $NEXT_JOB (afterok:$SLURM_JOB_ID) with ${OPTIONS[*]:-the #SBATCH lines}"
 fi
 
-srun --kill-on-bad-exit=1 "${RUN[@]}" "$PYTHON" -m wilss.launch.step "${OVERRIDES[@]}"
+# Each rank's Python starts with the stop signals blocked: one that comes while the interpreter starts waits for
+# the step's handlers (wilss.launch.step unblocks them once they are in) instead of killing the rank. GNU env
+# (coreutils >= 8.31) does it; HOLD_STOP_SIGNALS in wilss/launch/step.py is the same prefix.
+HOLD=(env "--block-signal=TERM,USR1,USR2")
+if ! "${RUN[@]}" "${HOLD[@]}" true 2>/dev/null; then
+  HOLD=()
+  echo "[wilss] warning: this env has no --block-signal (coreutils < 8.31): a stop signal in the first tens of" \
+    "milliseconds of a rank ends it instead of stopping the step" >&2
+fi
+srun --kill-on-bad-exit=1 "${RUN[@]}" "${HOLD[@]}" "$PYTHON" -m wilss.launch.step "${OVERRIDES[@]}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from torch import nn
 
-from wilss.errors import WilssError
+from wilss.errors import MissingDependency, WilssError
 from wilss.models.backbones import BackboneOptions
 
 
@@ -15,7 +15,8 @@ def create_timm_model(options: BackboneOptions, **kwargs) -> nn.Module:
     try:
         import timm
     except ImportError:
-        raise WilssError(f"model.backbone={options.name} needs the timm library: pip install 'wilss[timm]'.") from None
+        raise MissingDependency(f"model.backbone={options.name} needs the optional package timm, which is not "
+                                "installed: pip install 'wilss[timm]'.") from None
     name = options.extra.get("timm_model")
     if not name:
         raise WilssError(f"model.backbone={options.name} needs model.options.timm_model (a timm model name, e.g. "
