@@ -116,3 +116,17 @@ def write_coco_zips(folder: Path, maps: dict[str, dict[str, np.ndarray]]) -> Pat
                     images.writestr(f"{split}2017/{image_id}.jpg", jpeg_bytes(200 + seed))
                     stuff.writestr(f"{split}2017/{image_id}.png", png_bytes(labels))
     return folder
+
+
+def write_segmentation_class_aug(folder: Path, masks: dict[str, np.ndarray], train_aug: list[str]) -> Path:
+    """DeepLab's SegmentationClassAug.zip (8-bit grayscale label PNGs, each followed by the macOS metadata entry
+    the distributed zip carries) and DeepLab's list train_aug.txt ('/JPEGImages/<id>.jpg
+    /SegmentationClassAug/<id>.png' per line) next to it."""
+    with zipfile.ZipFile(folder / "SegmentationClassAug.zip", "w") as archive:
+        archive.writestr("SegmentationClassAug/", b"")
+        for image_id, labels in sorted(masks.items()):
+            archive.writestr(f"__MACOSX/SegmentationClassAug/._{image_id}.png", b"\0\5\26\7\0\2\0\0Mac OS X")
+            archive.writestr(f"SegmentationClassAug/{image_id}.png", png_bytes(labels))
+    lines = "".join(f"/JPEGImages/{i}.jpg /SegmentationClassAug/{i}.png\n" for i in sorted(train_aug))
+    (folder / "train_aug.txt").write_text(lines)
+    return folder

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from types import SimpleNamespace
 
 import numpy as np
@@ -21,7 +22,8 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, run_cli
-from official_formats import class_map, sbd_mat_bytes, write_coco_zips, write_sbd_tgz, write_voc_tar
+from official_formats import (class_map, sbd_mat_bytes, write_coco_zips, write_sbd_tgz, write_segmentation_class_aug,
+                              write_voc_tar)
 from wilss.data.build import subset_size
 from wilss.data.cli import cli
 from wilss.data.tasks import get_task
@@ -376,3 +378,39 @@ def test_download_fetches_an_archive_that_fails_its_checksum_and_says_what_the_s
             "rerun without --download")
     assert "pass --download" not in result.stderr and nothing_written(tmp_path, "voc")
     assert f"checksum of {tar.name}: {math.ceil(len(served) / 1024)} KiB" in result.stdout   # not '1 MiB'
+
+
+def test_voc_from_deeplab_segmentation_class_aug_and_its_list(tmp_path, archives, capsys):
+    """No SBD: DeepLab's masks (VOC's own converted, SBD's for the rest) and its train_aug list."""
+    (archives / "benchmark.tgz").unlink()
+    masks = {i: class_map(classes, void_border=True) for i, classes in {**VOC_TRAIN, **VOC_VAL}.items()}
+    masks |= {"2008_000009": class_map([16]), "2008_000010": class_map([3, 17])}
+    write_segmentation_class_aug(archives, masks, ["2007_000001", "2007_000002", "2008_000009", "2008_000010"])
+    out = tmp_path / "voc"
+    result = prepare(capsys, "voc", "--archives", archives, "--out", out, "--no-verify", "--subset")
+    assert result.returncode == 0, result.stderr
+    assert "prepared " + str(out) + ": train_aug 4 samples, val 2 samples" in result.stdout
+    assert (out / "splits" / "train_aug.txt").read_text().split()[1::2] == [
+        f"/SegmentationClassAug/{i}.png" for i in ("2007_000001", "2007_000002", "2008_000009", "2008_000010")]
+    for image_id, labels in masks.items():
+        assert np.array_equal(np.asarray(Image.open(out / "SegmentationClassAug" / f"{image_id}.png")), labels)
+
+    (archives / "train_aug.txt").unlink()
+    without_list = prepare(capsys, "voc", "--archives", archives, "--out", tmp_path / "v2", "--no-verify", "--subset")
+    refused(without_list, f"'{archives / 'train_aug.txt'}' is missing", "benchmark.tgz")
+
+
+def test_coco_from_the_folders_wilson_download_script_leaves(tmp_path, archives, capsys):
+    """data/download_coco.sh: images/{train2017,val2017}/ and annotations/{train2017,val2017}/ (raw COCO-Stuff
+    maps), the zips deleted."""
+    wilson = tmp_path / "datasets"
+    for name, into in (("train2017.zip", "images"), ("val2017.zip", "images"),
+                       ("stuffthingmaps_trainval2017.zip", "annotations")):
+        with zipfile.ZipFile(archives / name) as archive:
+            archive.extractall(wilson / into)
+    out = tmp_path / "coco"
+    result = prepare(capsys, "coco-voc", "--archives", wilson, "--out", out, "--no-verify", "--subset")
+    assert result.returncode == 0, result.stderr
+    assert (out / "split" / "train.txt").read_text() == "000000000009\n000000000025\n"
+    truck = np.asarray(Image.open(out / "annotations" / "train2017" / "000000000025.png"))
+    assert set(np.unique(truck)) == {0, 1, 8}

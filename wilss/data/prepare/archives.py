@@ -54,6 +54,8 @@ class Archive:
     md5: str | None     # official checksum, where one is published
     signature: Signature
     required: tuple[str, ...]   # glob patterns below `folder` that a complete copy matches
+    also: tuple[str, ...] = ()  # other tools' folders holding the same files, used when complete
+    instead: str = ""           # what can replace it, for the message when it is missing
 
     def members_wanted(self, name: str, wanted: tuple[str, ...]) -> str | None:
         """The path below `folder` of a member the dataset needs, else None."""
@@ -72,13 +74,22 @@ VOC2012 = Archive("VOCtrainval_11-May-2012.tar", "VOCdevkit/VOC2012", "VOCdevkit
 SBD = Archive("benchmark.tgz", "benchmark_RELEASE", "benchmark_RELEASE/",
               "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/semantic_contours/benchmark.tgz",
               "82b4d87ceb2ed10f6038a1cba92111cb", Signature("SBD (benchmark.tgz)", ("benchmark_RELEASE/",)),
-              ("dataset/train.txt", "dataset/val.txt", "dataset/cls/*.mat"))
+              ("dataset/train.txt", "dataset/val.txt", "dataset/cls/*.mat"),
+              instead="DeepLab's SegmentationClassAug.zip with its train_aug.txt")
+# DeepLab's masks of train_aug (SBD's, converted; what most users download instead of SBD), with DeepLab's list
+# train_aug.txt next to it. No checksum is published.
+SEGMENTATION_CLASS_AUG = Archive(
+    "SegmentationClassAug.zip", "SegmentationClassAug", "SegmentationClassAug/",
+    "https://www.dropbox.com/s/oeu149j8qtbs1x0/SegmentationClassAug.zip?dl=1", None,
+    Signature("DeepLab's SegmentationClassAug.zip", ("SegmentationClassAug/",), ".png"), ("*.png",))
 COCO_TRAIN = Archive("train2017.zip", "train2017", "train2017/", "http://images.cocodataset.org/zips/train2017.zip",
                      "cced6f7f71b7629ddf16f17bbcfab6b2",
-                     Signature("the COCO train2017 images (train2017.zip)", ("train2017/",), ".jpg"), ("*.jpg",))
+                     Signature("the COCO train2017 images (train2017.zip)", ("train2017/",), ".jpg"), ("*.jpg",),
+                     also=("images/train2017",))   # WILSON's data/download_coco.sh unzips there
 COCO_VAL = Archive("val2017.zip", "val2017", "val2017/", "http://images.cocodataset.org/zips/val2017.zip",
                    "442b8da7639aecaf257c1dceb8ba8c80",
-                   Signature("the COCO val2017 images (val2017.zip)", ("val2017/",), ".jpg"), ("*.jpg",))
+                   Signature("the COCO val2017 images (val2017.zip)", ("val2017/",), ".jpg"), ("*.jpg",),
+                   also=("images/val2017",))
 # COCO-Stuff's maps unpack to train2017/ and val2017/, the images' folder names: extracted, they are expected in
 # a folder of the archive's name. No official checksum is published for this archive.
 COCO_STUFF = Archive("stuffthingmaps_trainval2017.zip", "stuffthingmaps_trainval2017", "",
@@ -86,14 +97,13 @@ COCO_STUFF = Archive("stuffthingmaps_trainval2017.zip", "stuffthingmaps_trainval
                      "stuffthingmaps_trainval2017.zip", None,
                      Signature("the COCO-Stuff maps (stuffthingmaps_trainval2017.zip)", ("train2017/", "val2017/"),
                                ".png"),
-                     ("train2017/*.png", "val2017/*.png"))
+                     ("train2017/*.png", "val2017/*.png"), also=("annotations",))
 # Archives users have that no prepare reads, recognised only to name them.
 OTHERS = (Signature("Pascal VOC 2007 (VOCtrainval_06-Nov-2007.tar or VOCtest_06-Nov-2007.tar)",
                     ("VOCdevkit/VOC2007/",)),
-          Signature("the COCO annotations (annotations_trainval2017.zip)", ("annotations/",), ".json"),
-          Signature("DeepLab's SegmentationClassAug.zip", ("SegmentationClassAug/",), ".png"))
-SIGNATURES = (VOC2012.signature, SBD.signature, COCO_TRAIN.signature, COCO_VAL.signature, COCO_STUFF.signature,
-              *OTHERS)
+          Signature("the COCO annotations (annotations_trainval2017.zip)", ("annotations/",), ".json"))
+SIGNATURES = tuple(archive.signature for archive in (VOC2012, SBD, SEGMENTATION_CLASS_AUG, COCO_TRAIN, COCO_VAL,
+                                                     COCO_STUFF)) + OTHERS
 
 
 @dataclass(frozen=True)
@@ -225,9 +235,10 @@ def _locate_file(archive: Archive, fetch: Fetch) -> Path:
     downloaded = False
     if not path.is_file():
         if not fetch.download:
-            raise WilssError(f"neither the archive '{path}' nor its extracted folder "
-                             f"'{fetch.archives / archive.folder}' exists. Download {archive.url} into "
-                             f"'{fetch.archives}', or pass --download.")
+            folders = " or ".join(f"'{fetch.archives / folder}'" for folder in (archive.folder, *archive.also))
+            instead = f" (or give {archive.instead} instead)" if archive.instead else ""
+            raise WilssError(f"neither the archive '{path}' nor its extracted folder {folders} exists. Download "
+                             f"{archive.url} into '{fetch.archives}', or pass --download{instead}.")
         download(archive, path, fetch)
         downloaded = True
     problem, refetch = _problem(archive, path, fetch.check_md5)
@@ -241,29 +252,47 @@ def _locate_file(archive: Archive, fetch: Fetch) -> Path:
     return path
 
 
+def _lacks(archive: Archive, folder: Path) -> str | None:
+    """The first file pattern of a complete copy that `folder` does not match."""
+    return next((pattern for pattern in archive.required if next(folder.glob(pattern), None) is None), None)
+
+
 def require_complete(archive: Archive, folder: Path, given: Path) -> None:
     """Refuse a copy of `archive` (its extracted folder, or what was extracted from it) that lacks a file every
     complete copy has, naming what the user gave."""
-    for pattern in archive.required:
-        if next(folder.glob(pattern), None) is not None:
-            continue
-        if given.is_dir():
-            raise WilssError(f"folder '{given}' has no '{pattern}': it is not a complete extraction of "
-                             f"{archive.filename} (empty, interrupted, or another archive's folder). Delete it and "
-                             f"put {archive.filename} ({archive.url}) in '{given.parent}', or extract it there again.")
-        raise WilssError(f"archive '{given}' has no '{archive.prefix}{pattern}': it is not the official "
-                         f"{archive.filename}, or it is incomplete. Download it again from {archive.url}.")
+    pattern = _lacks(archive, folder)
+    if pattern is None:
+        return
+    if given.is_dir():
+        raise WilssError(f"folder '{given}' has no '{pattern}': it is not a complete extraction of "
+                         f"{archive.filename} (empty, interrupted, or another archive's folder). Delete it and "
+                         f"put {archive.filename} ({archive.url}) in '{given.parent}', or extract it there again.")
+    raise WilssError(f"archive '{given}' has no '{archive.prefix}{pattern}': it is not the official "
+                     f"{archive.filename}, or it is incomplete. Download it again from {archive.url}.")
+
+
+def extracted(archive: Archive, archives: Path) -> Path | None:
+    """The user's extracted copy of `archive`: its own folder (which must be complete), else a complete folder
+    another tool leaves (WILSON's images/train2017, ...)."""
+    own = archives / archive.folder
+    if own.is_dir():
+        require_complete(archive, own, own)
+        return own
+    return next((archives / other for other in archive.also
+                 if (archives / other).is_dir() and _lacks(archive, archives / other) is None), None)
+
+
+def present(archive: Archive, archives: Path) -> bool:
+    """Whether the user has `archive` in some form (checked, when used, by `locate`)."""
+    return (archives / archive.filename).exists() or any(
+        (archives / folder).is_dir() for folder in (archive.folder, *archive.also))
 
 
 def locate(archive: Archive, fetch: Fetch) -> Path:
     """What the user has of `archive`, identified before any work: its extracted folder (complete), or the archive
     file (identified by content and, where a checksum is published, verified; fetched when missing or damaged
     and --download is given)."""
-    folder = fetch.archives / archive.folder
-    if folder.is_dir():
-        require_complete(archive, folder, folder)
-        return folder
-    return _locate_file(archive, fetch)
+    return extracted(archive, fetch.archives) or _locate_file(archive, fetch)
 
 
 def _extract(archive: Archive, path: Path, target: Path, wanted: tuple[str, ...]) -> None:
