@@ -22,7 +22,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("training", ("wilss.engine", "wilss.methods", "wilss.metrics", "wilss.checkpoint", "wilss.distributed",
                   "wilss.visualize")),
     ("web data preparation", ("wilss.web",)),
-    ("run", ("wilss.config", "wilss.train", "wilss.chain", "wilss.sweep", "wilss.report", "wilss.expected")),
+    ("run", ("wilss.config", "wilss.train", "wilss.chain", "wilss.sweep", "wilss.report", "wilss.expected",
+             "wilss.inference", "wilss.evaluate_checkpoint", "wilss.predict")),
     ("launch", ("wilss.launch", "wilss.submit", "wilss.status", "wilss.preflight")),
     ("tools", ("wilss.__main__", "wilss.bench", "wilss.doctor", "wilss.data.cli", "wilss.scripts")),
 ]

@@ -93,18 +93,20 @@ def check_fits(state: dict, path: Path, cfg: DictConfig, task: Task) -> None:
 
 
 def load_weights(model: torch.nn.Module, state: dict, path: Path, cfg: DictConfig) -> None:
-    """Strict load; a mismatch names the keys and the options that decide them."""
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as err:  # shapes
-        raise WilssError(f"checkpoint '{path}' does not fit model={cfg.model.backbone} (option {OPTION}): {err}. "
-                         "Choose the model it was trained with (model=..., model.output_stride=...).") from None
-    if result.missing_keys or result.unexpected_keys:
-        raise WilssError(
-            f"checkpoint '{path}' does not fit model={cfg.model.backbone} (option {OPTION}): "
-            f"{len(result.missing_keys)} missing keys, e.g. {result.missing_keys[:3]}; "
-            f"{len(result.unexpected_keys)} unexpected keys, e.g. {result.unexpected_keys[:3]}. Choose the model "
-            "it was trained with (model=...).")
+    """Strict load; a mismatch is one paragraph with the first differing keys and the options that decide them.
+    A norm layer's num_batches_tracked may be missing (older InPlace-ABN files; the layer fills it in)."""
+    own = model.state_dict()
+    missing = [key for key in own if key not in state and not key.endswith("num_batches_tracked")]
+    unexpected = [key for key in state if key not in own]
+    reshaped = [f"{key} {tuple(state[key].shape)} where the model has {tuple(own[key].shape)}"
+                for key in own if key in state and state[key].shape != own[key].shape]
+    if missing or unexpected or reshaped:
+        found = [f"{len(keys)} {what} (e.g. {', '.join(keys[:2])})"
+                 for what, keys in (("missing keys", missing), ("unexpected keys", unexpected),
+                                    ("differently shaped weights", reshaped)) if keys]
+        raise WilssError(f"checkpoint '{path}' does not fit model={cfg.model.backbone} (option {OPTION}): "
+                         f"{'; '.join(found)}. Choose the model it was trained with (model=...).")
+    model.load_state_dict(state)
 
 
 def load_trained_model(path: Path, overrides: list[str], device: str | None = None) -> TrainedModel:
