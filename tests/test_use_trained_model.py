@@ -82,14 +82,16 @@ def test_eval_reproduces_the_results_files_of_a_finished_step(chain, tmp_path):
 
 
 def original_format(kit_checkpoint, path, with_num_batches_tracked: bool):
-    """What the original code's `torch.save` wrote: the DDP model's state dict under `model_state` (keys prefixed
-    `module.`), beside its training state; older InPlace-ABN releases had no num_batches_tracked."""
+    """What the original code's `save_ckpt` (run.py) wrote: the DDP model's state dict under `model_state` (keys
+    prefixed `module.`), beside its training state, the weak step's pseudo-labeller and the best score, a numpy
+    scalar when saved at a validation; older InPlace-ABN releases had no num_batches_tracked."""
     weights = torch.load(kit_checkpoint, weights_only=True)["modules"]["model"]
     state = {f"module.{key}": value for key, value in weights.items()
              if with_num_batches_tracked or not key.endswith("num_batches_tracked")}
-    torch.save({"epoch": 1, "model_state": state, "best_score": 0.0,
+    torch.save({"epoch": 1, "model_state": state, "best_score": np.float64(0.25),
                 "optimizer_state": {"state": {}, "param_groups": [{"lr": 0.001, "momentum": 0.9}]},
-                "scheduler_state": {"last_epoch": 3}}, path)
+                "scheduler_state": {"last_epoch": 3, "base_lrs": [0.001]}, "scaler": {"scale": 65536.0},
+                "pseudolabeler": {"module.conv.weight": torch.zeros(4, 3, 1, 1)}}, path)
     return path
 
 

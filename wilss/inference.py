@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -27,6 +28,11 @@ OPTION = "--checkpoint"
 ORIGINAL_WEIGHTS = "model_state"   # where the original code's checkpoints keep the model
 DDP_PREFIX = "module."
 FIT_KEYS = ("order", "model")      # what a kit checkpoint must share with the task: the meaning of its weights
+# The original code saved its best score as a numpy scalar (`val_score['Mean IoU']`); numpy scalars are plain data,
+# so they are allowed to the weights-only unpickler (nothing else is).
+_NUMPY_CORE = getattr(np, "_core", None) or np.core
+NUMPY_SCALARS = [_NUMPY_CORE.multiarray.scalar, np.dtype,
+                 *{type(np.dtype(kind)) for kind in (np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_)}]
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,8 @@ def load_weights(model: torch.nn.Module, state: dict, path: Path, cfg: DictConfi
 def load_trained_model(path: Path, overrides: list[str], device: str | None = None) -> TrainedModel:
     """Load `path` (either format), check that it fits the task of the configuration, build the model."""
     path = Path(path)
-    checkpoint = load_checkpoint(path, OPTION)
+    with torch.serialization.safe_globals(NUMPY_SCALARS):
+        checkpoint = load_checkpoint(path, OPTION)
     original = isinstance(checkpoint, dict) and ORIGINAL_WEIGHTS in checkpoint and "modules" not in checkpoint
     if original:
         checkpoint = from_original(checkpoint, path)
