@@ -28,12 +28,12 @@ from wilss.data.build import subset_size
 from wilss.data.cli import cli
 from wilss.data.tasks import get_task
 
-# VOC: 01, 02 train; 03, 04 val. SBD annotates 02 (a different mask: VOC's wins), 03 (VOC val: kept out of
-# train_aug), 09 and 10, which VOC's segmentation sets lack. 11 is an image no set lists.
+# VOC: 01, 02 train; 03, 04 val. SBD annotates 02 (a different mask: VOC's wins), 03 and 04 (VOC val: kept out
+# of train_aug), 09 and 10, which VOC's segmentation sets lack. 11 is an image no set lists.
 VOC_TRAIN = {"2007_000001": [1], "2007_000002": [15]}
 VOC_VAL = {"2007_000003": [2], "2007_000004": [18]}
 SBD_TRAIN = {"2007_000002": [16], "2008_000009": [16], "2007_000003": [5]}
-SBD_VAL = {"2008_000010": [3, 17]}
+SBD_VAL = {"2008_000010": [3, 17], "2007_000004": [18]}   # 04 is VOC val too, as SBD's val holds some
 
 
 @pytest.fixture
@@ -48,7 +48,8 @@ def archives(tmp_path):
     person = things.copy()
     person[:, 12:15] = 0                                     # ... plus a person (COCO id 1, a VOC class)
     write_coco_zips(folder, {"train": {"000000000009": things, "000000000025": person},
-                             "val": {"000000000139": np.full((14, 20), 255, dtype=np.uint8)}})
+                             "val": {"000000000139": np.full((17, 23), 255, dtype=np.uint8)}},
+                    modes={"000000000025": "L", "000000000139": "CMYK"})   # COCO has grayscale and CMYK JPEGs
     return folder
 
 
@@ -100,7 +101,7 @@ def test_voc_from_the_official_archives_passes_the_check_with_the_expected_subse
     mask = Image.open(out / "SegmentationClassAug" / "2007_000002.png")
     assert mask.mode == "L" and set(np.unique(np.asarray(mask))) == {0, 15, 255}   # VOC's, void border kept
     sbd = np.asarray(Image.open(out / "SegmentationClassAug" / "2008_000010.png"))
-    assert np.array_equal(sbd, class_map([3, 17]))
+    assert np.array_equal(sbd, class_map([3, 17], image_id="2008_000010"))
     assert not (out / "JPEGImages" / "2008_000011.jpg").exists()
     assert not list(tmp_path.glob(".voc.*")), "the work folder is renamed into place"
 
@@ -169,7 +170,7 @@ def test_a_killed_prepare_leaves_no_dataset_and_a_rerun_resumes(tmp_path, archiv
     before = done.stat().st_ino, done.stat().st_mtime_ns
 
     blocked.unlink()
-    blocked.write_bytes(sbd_mat_bytes(class_map([3, 17])))
+    blocked.write_bytes(sbd_mat_bytes(class_map([3, 17], image_id="2008_000010")))
     result = data_cli("prepare", "voc", "--archives", archives, "--out", out, "--subset")
     assert result.returncode == 0, result.stderr
     converted = out / "SegmentationClassAug" / "2008_000009.png"
@@ -220,7 +221,7 @@ def test_stand_in_archives_are_not_the_official_release_without_subset(tmp_path,
     voc = prepare(capsys, "voc", "--archives", archives, "--out", tmp_path / "voc", "--no-verify")
     refused(voc, f"ids in 'VOCdevkit/VOC2012/ImageSets/Segmentation/train.txt' in "
                  f"'{archives / 'VOCtrainval_11-May-2012.tar'}': 2 (official: 1464)",
-            f"ids in 'benchmark_RELEASE/dataset/val.txt' in '{archives / 'benchmark.tgz'}': 1 (official: 2857)",
+            f"ids in 'benchmark_RELEASE/dataset/val.txt' in '{archives / 'benchmark.tgz'}': 2 (official: 2857)",
             "samples of the train_aug split: 4 (official: 10582)", "--subset")
     coco = prepare(capsys, "coco-voc", "--archives", archives, "--out", tmp_path / "coco", "--no-verify")
     refused(coco, f"images in '{archives / 'val2017.zip'}': 1 (official: 5000)",
@@ -383,8 +384,8 @@ def test_download_fetches_an_archive_that_fails_its_checksum_and_says_what_the_s
 def test_voc_from_deeplab_segmentation_class_aug_and_its_list(tmp_path, archives, capsys):
     """No SBD: DeepLab's masks (VOC's own converted, SBD's for the rest) and its train_aug list."""
     (archives / "benchmark.tgz").unlink()
-    masks = {i: class_map(classes, void_border=True) for i, classes in {**VOC_TRAIN, **VOC_VAL}.items()}
-    masks |= {"2008_000009": class_map([16]), "2008_000010": class_map([3, 17])}
+    masks = {i: class_map(classes, void=True, image_id=i) for i, classes in {**VOC_TRAIN, **VOC_VAL}.items()}
+    masks |= {i: class_map(classes, image_id=i) for i, classes in (("2008_000009", [16]), ("2008_000010", [3, 17]))}
     write_segmentation_class_aug(archives, masks, ["2007_000001", "2007_000002", "2008_000009", "2008_000010"])
     out = tmp_path / "voc"
     result = prepare(capsys, "voc", "--archives", archives, "--out", out, "--no-verify", "--subset")
