@@ -159,7 +159,10 @@ def _members(path: Path) -> Iterator[tuple[str, int, Callable]]:
 
 
 def _damaged(path: Path, err: Exception) -> str:
-    return f"a damaged or truncated {_kind(path)} archive ({err})"
+    try:
+        return f"a damaged or truncated {_kind(path)} archive ({err})"
+    except (OSError, WilssError):   # not even its first bytes can be read
+        return f"unreadable ({err})"
 
 
 def identify(path: Path) -> Signature | None:
