@@ -415,3 +415,22 @@ def test_coco_from_the_folders_wilson_download_script_leaves(tmp_path, archives,
     assert (out / "split" / "train.txt").read_text() == "000000000009\n000000000025\n"
     truck = np.asarray(Image.open(out / "annotations" / "train2017" / "000000000025.png"))
     assert set(np.unique(truck)) == {0, 1, 8}
+
+
+def test_coco_voc_with_voc_out_publishes_both_sides_or_neither(tmp_path, archives, capsys):
+    """The VOC side fails after the COCO side is written: neither is published, and once the damaged file is
+    replaced the same command resumes both."""
+    subprocess.run(["tar", "-xzf", archives / "benchmark.tgz", "-C", archives], check=True)
+    damaged = archives / "benchmark_RELEASE" / "dataset" / "cls" / "2008_000009.mat"
+    good = damaged.read_bytes()
+    damaged.write_bytes(b"MATLAB 5.0 garbage")
+    command = ("coco-voc", "--archives", archives, "--out", tmp_path / "coco", "--voc-out", tmp_path / "voc",
+               "--no-verify", "--subset")
+    refused(prepare(capsys, *command), "2008_000009.mat' cannot be converted")
+    assert not (tmp_path / "coco").exists() and (tmp_path / ".coco.prepare" / "split" / "train.txt").is_file()
+    damaged.write_bytes(good)
+    result = prepare(capsys, *command)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "coco" / "split" / "train.txt").is_file() and (tmp_path / "voc" / "splits" / "val.txt").is_file()
+    same = prepare(capsys, "coco-voc", "--archives", archives, "--out", tmp_path / "c2", "--voc-out", tmp_path / "c2")
+    refused(same, "is the same folder as --out")

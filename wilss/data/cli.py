@@ -71,6 +71,7 @@ def next_command(dataset: str, out: Path, voc_out: Path | None) -> str:
 def _prepare(args) -> None:
     from wilss.data.prepare.archives import Fetch
     from wilss.data.prepare.coco import plan_coco
+    from wilss.data.prepare.files import publish
     from wilss.data.prepare.voc import plan_voc
 
     if args.voc_out is not None and args.voc_out.absolute() == args.out.absolute():
@@ -80,8 +81,9 @@ def _prepare(args) -> None:
     plans = {args.out: (plan_voc if args.dataset == "voc" else plan_coco)(fetch, args.out, "--out", **options)}
     if args.dataset == "coco-voc" and args.voc_out:
         plans[args.voc_out] = plan_voc(fetch, args.voc_out, "--voc-out", **options)
-    for root, run in plans.items():   # every input checked above, before any work
-        sizes = run()
+    counts = {root: run() for root, run in plans.items()}   # every input was checked above, before any work
+    publish(list(counts))
+    for root, sizes in counts.items():
         print(f"prepared {root}: " + ", ".join(f"{name} {size} samples" for name, size in sizes.items()))
     print("next: " + next_command(args.dataset, args.out, args.voc_out))
 

@@ -21,7 +21,7 @@ import numpy as np
 from wilss.data.datasets.coco_voc import PUBLISHED
 from wilss.data.prepare.archives import COCO_STUFF, COCO_TRAIN, COCO_VAL, Fetch, Unpacked, locate, unpack
 from wilss.data.prepare.common import Count, convert_all, refuse_counts, refuse_problems, write_list
-from wilss.data.prepare.files import link_or_copy, publish, require_new, work_folder
+from wilss.data.prepare.files import link_or_copy, require_new, work_folder
 from wilss.data.sources import COCO_SPLIT_DIRS
 from wilss.data.validate import open_mask
 from wilss.core import progress
@@ -71,12 +71,11 @@ def write_coco_root(work: Path, images: dict[str, Unpacked], maps: Unpacked, sub
 
 
 def prepare_coco(given: dict, out: Path, subset: bool, workers: int | None) -> dict[str, int]:
+    """The COCO layout of `out` in its work folder (published with the command's other datasets)."""
     work = work_folder(out)
     images = {split: unpack(archive, given[archive], work, ("",)) for split, archive in IMAGES.items()}
     maps = unpack(COCO_STUFF, given[COCO_STUFF], work, tuple(f"{folder}/" for folder in COCO_SPLIT_DIRS.values()))
-    counts = write_coco_root(work, images, maps, subset, workers)
-    publish(work, out)
-    return counts
+    return write_coco_root(work, images, maps, subset, workers)
 
 
 def plan_coco(fetch: Fetch, out: Path, option: str = "--out", subset: bool = False,

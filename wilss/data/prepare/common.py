@@ -75,4 +75,4 @@ def refuse_counts(counts: list[Count], subset: bool) -> None:
         listed = "\n  ".join(f"{count.what}: {count.found} (official: {count.official})" for count in wrong)
         raise WilssError(f"the inputs do not hold the official release:\n  {listed}\nDownload the archives named "
                          "again (docs/data.md lists them with their checksums), or pass --subset to prepare a "
-                         "smaller set on purpose (an empty one is refused even then). Nothing was published.")
+                         "smaller set on purpose (an empty one is refused even then).")

@@ -40,15 +40,22 @@ def require_new(out: Path, option: str) -> Path:
     return out
 
 
-def work_folder(out: Path) -> Path:
+def work_of(out: Path) -> Path:
     """The resumable work folder of a prepare writing `out` (kept from an interrupted run)."""
-    work = out.with_name(f".{out.name}.prepare")
+    return Path(out).with_name(f".{Path(out).name}.prepare")
+
+
+def work_folder(out: Path) -> Path:
+    work = work_of(out)
     work.mkdir(parents=True, exist_ok=True)
     return work
 
 
-def publish(work: Path, out: Path) -> None:
-    """Drop the extracted sources, make everything durable, then rename the finished folder into place."""
-    shutil.rmtree(work / "sources", ignore_errors=True)
+def publish(outs: list[Path]) -> None:
+    """Drop the extracted sources, make everything durable, then rename each finished folder into place (after
+    every dataset of the command is written: a failure leaves none published, and a rerun resumes them all)."""
+    for out in outs:
+        shutil.rmtree(work_of(out) / "sources", ignore_errors=True)
     os.sync()
-    publish_folder(work, out)
+    for out in outs:
+        publish_folder(work_of(out), out)

@@ -27,7 +27,7 @@ from wilss.data.datasets.voc import VOC_LINES
 from wilss.data.prepare.archives import (SBD, SEGMENTATION_CLASS_AUG, VOC2012, Fetch, Unpacked, locate, name_in,
                                          present, unpack)
 from wilss.data.prepare.common import Count, convert_all, refuse_counts, refuse_problems, write_list
-from wilss.data.prepare.files import link_or_copy, publish, require_new, work_folder
+from wilss.data.prepare.files import link_or_copy, require_new, work_folder
 from wilss.data.validate import open_mask, read_list_lines
 from wilss.errors import WilssError
 from wilss.core import progress
@@ -134,6 +134,7 @@ def write_voc_root(work: Path, voc: Unpacked, extra: Augmentation, subset: bool,
 
 
 def prepare_voc(given: dict, out: Path, subset: bool, workers: int | None) -> dict[str, int]:
+    """The VOC layout of `out` in its work folder (published with the command's other datasets)."""
     work = work_folder(out)
     voc = unpack(VOC2012, given[VOC2012], work, VOC_WANTED)
     if SBD in given:
@@ -141,9 +142,7 @@ def prepare_voc(given: dict, out: Path, subset: bool, workers: int | None) -> di
     else:
         masks = unpack(SEGMENTATION_CLASS_AUG, given[SEGMENTATION_CLASS_AUG], work, ("",))
         extra = deeplab_augmentation(masks, given[DEEPLAB_LIST])
-    counts = write_voc_root(work, voc, extra, subset, workers)
-    publish(work, out)
-    return counts
+    return write_voc_root(work, voc, extra, subset, workers)
 
 
 def _uses_sbd(archives: Path) -> bool:
