@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "wilss.visualize")),
     ("web data preparation", ("wilss.web",)),
     ("run", ("wilss.config", "wilss.train", "wilss.chain", "wilss.sweep", "wilss.report", "wilss.expected",
-             "wilss.inference", "wilss.evaluate_checkpoint", "wilss.predict")),
+             "wilss.inference", "wilss.evaluate_checkpoint", "wilss.predict", "wilss.qualitative")),
     ("launch", ("wilss.launch", "wilss.submit", "wilss.status", "wilss.preflight")),
     ("tools", ("wilss.__main__", "wilss.bench", "wilss.doctor", "wilss.data.cli", "wilss.scripts")),
 ]

@@ -14,8 +14,9 @@ from PIL import Image
 
 from conftest import REPO, run_cli
 
-from wilss import evaluate_checkpoint, predict
+from wilss import evaluate_checkpoint, predict, qualitative, visualize
 from wilss.core import log
+from wilss.data.build import build_eval_datasets
 from wilss.data.palette import voc_colormap
 from wilss.data.transforms import eval_transform
 from wilss.engine.precision import autocast
@@ -195,3 +196,34 @@ def test_predict_names_a_missing_input(chain, tmp_path, capsys):
     message = user_error(predict.cli, ["--checkpoint", str(run / "step1" / "checkpoints" / "final.pt"),
                                        str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")], capsys)
     assert f"input '{tmp_path / 'nowhere'}' does not exist" in message
+
+
+def test_the_qualitative_figure_shows_image_truth_each_step_and_the_weak_steps_pseudo_label(chain, tmp_path, capsys):
+    run, _ = chain
+    out = tmp_path / "figure.png"
+    qualitative.cli([str(run), "--images", "2", "--out", str(out)])
+    assert f"wrote {out}" in capsys.readouterr().out
+    figure = np.array(Image.open(out).convert("RGB"))
+    side, pad, title = 64, visualize.PAD, visualize.TEXT_ROW
+    titles = ("image", "ground truth", "step 0", "step 1", "pseudo-label 1")
+    assert figure.shape[1] == len(titles) * (side + pad) + pad
+
+    # Each tile is what it says: the rows are validation images that show a class step 1 added.
+    step1 = load_trained_model(run / "step1" / "checkpoints" / "final.pt", [])
+    dataset = build_eval_datasets(step1.cfg.dataset, step1.task, "parity")["val"]
+    index = qualitative.choose_images(dataset, step1.task.num_old, 2, None)[0]
+    sample = dataset[(index, 0)]
+    assert (sample["mask"] >= step1.task.num_old).logical_and(sample["mask"] != 255).any()
+    step0 = load_trained_model(run / "step0" / "checkpoints" / "final.pt", [])
+
+    def tile(column: int) -> np.ndarray:
+        left = pad + column * (side + pad)
+        return figure[title:title + side, left:left + side]
+
+    def colours(labels: torch.Tensor) -> np.ndarray:
+        return (visualize.colorize(labels).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+    assert (tile(1) == colours(sample["mask"])).all()
+    for column, trained in ((2, step0), (3, step1)):
+        assert (tile(column) == colours(qualitative.predictions(trained, sample["image"][None])[0])).all()
+    assert not (tile(4) == tile(3)).all()  # the pseudo-label is its own column, not a copy of the prediction

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "submit": ("wilss.submit", "cli", "queue the chain on Slurm (cluster=slurm) or run it here (cluster=local)"),
     "eval": ("wilss.evaluate_checkpoint", "cli", "evaluate a checkpoint (the kit's or the original WILSON code's) on a task"),
     "predict": ("wilss.predict", "cli", "segment a folder or list of images with a checkpoint: mask PNGs and overlays"),
+    "figure": ("wilss.qualitative", "cli", "the papers' qualitative figure of a chain: image, truth, each step, pseudo-label"),
     "status": ("wilss.status", "cli", "one line per step (of each point of a sweep): job, restarts, progress, metrics"),
     "report": ("wilss.report", "main", "the papers' tables and figures from run or sweep directories"),
     "doctor": ("wilss.doctor", "main", "check a run before it starts: environment, data, weights, disk, Slurm"),
