@@ -156,8 +156,17 @@ run_demo() {
   say "InPlace-ABN check inside the image:"
   "$ENGINE" run --rm "$IMAGE" python -m wilss.doctor --inplace-abn
   say "compiler in the runtime stage: $("$ENGINE" run --rm "$IMAGE" sh -c 'command -v g++ nvcc || echo none')"
-  say "demo chain (synthetic data, shortened) as uid $uid with /checkpoints mounted:"
-  "$ENGINE" run --rm --user "$uid:$uid" -v "$runs:/checkpoints" "$IMAGE" wilss chain experiment=demo \
+  # The README's workstation command for the demo, word for word, with this engine, image, uid and folder, and
+  # overrides that shorten the chain.
+  local line
+  line="$(grep -m1 '^docker run .* wilss chain experiment=demo' "$REPO/README.md" | sed 's/ *#.*$//')"
+  [ -n "$line" ] || { echo "container_smoke: README.md has no 'docker run ... wilss chain experiment=demo' line" >&2; exit 1; }
+  line="${line/#docker/'"$ENGINE"'}"
+  line="${line//wilss:0.1.0-cu13.0.1/'"$IMAGE"'}"
+  line="${line//'$(id -u):$(id -g)'/'$uid:$uid'}"
+  line="${line//'$PWD/runs'/'$runs'}"
+  say "the README's demo command as uid $uid with /checkpoints mounted (shortened): $line"
+  eval "$line" \
     dataset.generate.train=240 dataset.generate.val=60 train.epochs_base=3 train.epochs_incremental=2 \
     train.num_workers=0
   test -f "$runs"/synthetic-15-5/demo/results.md

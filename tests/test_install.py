@@ -3,6 +3,7 @@ and the rules that keep it installable anywhere (no private APIs of the librarie
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+from test_slurm import slurm_cluster, wait_for_jobs, wait_for_log  # noqa: F401 - slurm_cluster: the local cluster
 
 # Underscore names inside the libraries, and the implementation modules that upgrades have moved before.
 PRIVATE_APIS = re.compile(r"\b(?:torch|torchvision|submitit|hydra|omegaconf)(?:\.\w+)*\._[a-z]\w*"
@@ -78,3 +80,32 @@ def test_gpu_check_in_its_cpu_mode_installs_without_touching_torch_and_trains(us
     assert before == after
     assert "all checks passed" in result.stdout  # wilss doctor
     assert re.search(r"^RESULT model.norm=native: [\d.]+ images/s .* peak RSS [\d.]+ GiB", result.stdout, flags=re.M)
+
+
+@INSTALL_TEST
+@pytest.mark.slurm
+def test_a_pip_user_writes_the_sbatch_scripts_and_one_runs_the_demo_chain_on_the_cluster(user_install, tmp_path,
+                                                                                          slurm_cluster):  # noqa: F811
+    """No repository at hand: the installed `wilss scripts` writes the sbatch scripts, and the demo's runs its chain
+    as typed (only --output for the logs and overrides that shorten it), with the venv's python."""
+    work, installed = user_install
+    assert installed.returncode == 0, "needs the venv of the install check"
+    venv = work / "venv" / "bin"
+    written = subprocess.run([str(venv / "wilss"), "scripts", "my-slurm"], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=120)
+    assert written.returncode == 0, written.stderr
+    run = tmp_path / "run"
+    short = ["dataset.generate.train=48", "dataset.generate.val=12", "dataset.generate.size=64",
+             "dataset.crop_size=64", "dataset.crop_size_val=64", "train.batch_size=8", "train.epochs_base=1",
+             "train.epochs_incremental=1", f"run_dir={run}"]
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(PATH=f"{venv}:{env['PATH']}")  # the user's activated venv: `python` is its interpreter
+    submitted = subprocess.run(["sbatch", "--parsable", f"--output={tmp_path}/slurm-%j.out", "my-slurm/demo.sbatch",
+                                *short], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
+    assert submitted.returncode == 0, submitted.stderr
+    step0 = submitted.stdout.strip()
+    wait_for_log(run / "step1" / "manifest.json", "job_id")
+    step1 = json.loads((run / "step1" / "manifest.json").read_text())["job_id"]
+    assert wait_for_jobs([step0, step1]) == {step0: "COMPLETED", step1: "COMPLETED"}
+    log = (tmp_path / f"slurm-{step1}.out").read_text()
+    assert "synthetic 15-5 — mIoU % on val" in log and "Expected results 'demo'" in log, log[-3000:]

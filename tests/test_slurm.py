@@ -274,6 +274,14 @@ def test_status_of_a_queued_sbatch_chain_lists_only_the_jobs_that_will_write_it(
 @pytest.mark.slurm
 def test_submit_returns_at_once_then_step1_waits_afterok_and_a_second_submit_does_nothing(slurm_cluster,
                                                                                           shared_data, tmp_path):
+    # Typed as the README types it, in a fresh folder of a login node: no VOC, no ImageNet weights and no GPU
+    # node here, so nothing is queued and each problem is named with its option.
+    typed = run_cli(["wilss.submit", "task=10-10"], cwd=tmp_path)
+    assert typed.returncode == 2 and "the run would fail; nothing was queued" in typed.stderr, typed.stderr
+    for named in ("dataset.root", "model.pretrained", "launch.gpus_per_node"):
+        assert named in typed.stderr, typed.stderr
+    assert not (tmp_path / "outputs").exists() and "Submitted" not in typed.stdout
+    # The same command with the data, model and resources of this cluster runs the chain.
     run = tmp_path / "run"
     overrides = ["task=10-10", *TINY, *shared_data, "train.batch_size=8", "train.epochs_base=1",
                  "train.epochs_incremental=1", f"run_dir={run}"]
