@@ -364,6 +364,7 @@ def test_download_truncated_leaves_nothing_and_download_replaces_a_damaged_archi
     assert rerun.returncode == 0, rerun.stderr
     assert "is a damaged or truncated zip archive" in rerun.stderr and "--download fetches it again" in rerun.stderr
     assert (archives / "train2017.zip").read_bytes() == full and server.requested == ["train2017.zip"] * 2
+    assert f"download train2017.zip: {math.ceil(len(full) / 1024)} KiB" in rerun.stdout
     assert (tmp_path / "coco" / "split" / "train.txt").read_text() == "000000000009\n000000000025\n"
 
 

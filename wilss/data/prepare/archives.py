@@ -217,8 +217,9 @@ def download(archive: Archive, path: Path, fetch: Fetch) -> None:
     try:
         with urllib.request.urlopen(archive.url, timeout=fetch.timeout_s) as response, open(part, "wb") as handle:
             total = int(response.headers.get("Content-Length") or 0)
-            chunks = iter(lambda: response.read(CHUNK), b"")
-            for chunk in progress(chunks, -(-total // CHUNK) or None, f"download {archive.filename}", unit="MiB"):
+            size, unit = _chunked(total or CHUNK)
+            chunks = iter(lambda: response.read(size), b"")
+            for chunk in progress(chunks, -(-total // size) or None, f"download {archive.filename}", unit=unit):
                 handle.write(chunk)
             received = handle.tell()
         if total and received != total:
