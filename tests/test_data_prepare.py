@@ -295,29 +295,35 @@ def test_option_errors_are_named_before_any_work(tmp_path, archives, capsys):
 
 @contextlib.contextmanager
 def proxy(files: dict[str, bytes]):
-    """A local HTTP proxy (as `http_proxy` reaches it) serving `files` by the URL's file name. `server.mode`:
-    'full', 'truncate' (the announced length, half the bytes, then close) or 'stall' (accept, never answer)."""
+    """A local HTTP proxy (as `http_proxy` reaches it) serving `files` by the URL's file name, from the byte a
+    Range header asks. `server.mode`: 'full', 'truncate' (the announced length, half the bytes, then close) or
+    'stall' (accept, never answer)."""
     release = threading.Event()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             name = self.path.rsplit("/", 1)[-1]
+            start = int(self.headers.get("Range", "bytes=0-")[len("bytes="):].split("-")[0])
             server.requested.append(name)
+            server.starts.append(start)
             if server.mode == "stall":
                 release.wait(60)
                 return
             data = files[name]
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
+            body = data[start:]
+            self.send_response(206 if start else 200)
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(data if server.mode == "full" else data[:len(data) // 2])
+            self.wfile.write(body if server.mode == "full" else body[:len(body) // 2])
             self.close_connection = True
 
         def log_message(self, *args):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.mode, server.requested = "full", []
+    server.mode, server.requested, server.starts = "full", [], []
     server.env = {"http_proxy": f"http://127.0.0.1:{server.server_address[1]}", "no_proxy": "", "NO_PROXY": ""}
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -344,28 +350,34 @@ def test_download_of_a_stalled_server_ends_at_the_timeout_and_leaves_nothing(tmp
     assert list(folder.iterdir()) == [] and nothing_written(tmp_path, "voc")
 
 
-def test_download_truncated_leaves_nothing_and_download_replaces_a_damaged_archive(tmp_path, archives):
-    """A transfer cut short is an error with no file under the final name; a truncated zip already there (as a
-    browser leaves it) is fetched again by --download, and the prepare completes."""
+def test_download_cut_short_resumes_and_download_replaces_a_damaged_archive(tmp_path, archives):
+    """A transfer cut short is an error with no file under the final name, and the rerun resumes from the bytes
+    kept; a truncated zip already under the final name (as a browser leaves it) is fetched again, whole."""
     full = (archives / "train2017.zip").read_bytes()
+    half = len(full) // 2
     (archives / "train2017.zip").unlink()
+    command = ["prepare", "coco-voc", "--archives", archives, "--download", "--no-verify", "--subset"]
     with proxy({"train2017.zip": full}) as server:
         server.mode = "truncate"
-        cut = data_cli("prepare", "coco-voc", "--archives", archives, "--out", tmp_path / "coco", "--download",
-                       "--no-verify", "--subset", env=server.env)
+        cut = data_cli(*command, "--out", tmp_path / "coco", env=server.env)
         refused(cut, "cannot download http://images.cocodataset.org/zips/train2017.zip (the connection closed "
-                     f"after {len(full) // 2} of {len(full)} bytes)")
-        assert not list(archives.glob("train2017.zip*")) and nothing_written(tmp_path, "coco")
+                     f"after {half} of {len(full)} bytes): nothing was saved as", "Rerun the same command to resume")
+        assert not (archives / "train2017.zip").exists() and nothing_written(tmp_path, "coco")
+        assert (archives / "train2017.zip.part").read_bytes() == full[:half]
 
-        (archives / "train2017.zip").write_bytes(full[:len(full) // 2])
         server.mode = "full"
-        rerun = data_cli("prepare", "coco-voc", "--archives", archives, "--out", tmp_path / "coco", "--download",
-                         "--no-verify", "--subset", env=server.env)
-    assert rerun.returncode == 0, rerun.stderr
-    assert "is a damaged or truncated zip archive" in rerun.stderr and "--download fetches it again" in rerun.stderr
-    assert (archives / "train2017.zip").read_bytes() == full and server.requested == ["train2017.zip"] * 2
-    assert f"download train2017.zip: {math.ceil(len(full) / 1024)} KiB" in rerun.stdout
-    assert (tmp_path / "coco" / "split" / "train.txt").read_text() == "000000000009\n000000000025\n"
+        resumed = data_cli(*command, "--out", tmp_path / "coco", env=server.env)
+        assert resumed.returncode == 0, resumed.stderr
+        assert server.starts == [0, half] and (archives / "train2017.zip").read_bytes() == full
+        assert not (archives / "train2017.zip.part").exists()
+        assert (tmp_path / "coco" / "split" / "train.txt").read_text() == "000000000009\n000000000025\n"
+
+        (archives / "train2017.zip").write_bytes(full[:half])
+        replaced = data_cli(*command, "--out", tmp_path / "coco2", env=server.env)
+    assert replaced.returncode == 0, replaced.stderr
+    assert "is a damaged or truncated zip archive" in replaced.stderr and "--download fetches it again" in replaced.stderr
+    assert server.starts == [0, half, 0] and (archives / "train2017.zip").read_bytes() == full
+    assert f"download train2017.zip: {math.ceil(len(full) / 1024)} KiB" in replaced.stdout   # not '1 MiB'
 
 
 def test_download_fetches_an_archive_that_fails_its_checksum_and_says_what_the_server_sent(tmp_path, archives):

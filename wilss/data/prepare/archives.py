@@ -209,29 +209,44 @@ def _refuse(archive: Archive, path: Path, problem: str, refetch: bool, fetch: Fe
     return WilssError(f"archive '{path}' {problem}. {fix}")
 
 
+def _fetch_into(part: Path, archive: Archive, timeout_s: float) -> None:
+    """Append the rest of the archive to `part` (HTTP Range from its size; all of it where the server does not
+    resume); an error when fewer bytes arrive than the server announced."""
+    have = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(archive.url, headers={"Range": f"bytes={have}-"} if have else {})
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        resumed = response.status == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {have}-")
+        start = have if resumed else 0
+        total = start + int(response.headers.get("Content-Length") or 0)
+        size, unit = _chunked(total or CHUNK)
+        with open(part, "ab" if resumed else "wb") as handle:
+            chunks = iter(lambda: response.read(size), b"")
+            for chunk in progress(chunks, -(-(total - start) // size) or None,
+                                  f"download {archive.filename}" + (f" from byte {start}" if start else ""), unit):
+                handle.write(chunk)
+            received = handle.tell()
+    if total > start and received != total:
+        raise OSError(f"the connection closed after {received} of {total} bytes")
+
+
 def download(archive: Archive, path: Path, fetch: Fetch) -> None:
     """Fetch the archive into `path` through `<path>.part`, renamed only once complete: a stalled server ends after
-    `timeout_s` without data, a short transfer is an error, and neither leaves a file under the final name."""
+    `timeout_s` without data, a short transfer is an error, and neither leaves a file under the final name; the
+    part kept resumes on the next run."""
     part = path.with_name(f"{path.name}.part")
     log.warning("downloading %s to %s", archive.url, path)
     try:
-        with urllib.request.urlopen(archive.url, timeout=fetch.timeout_s) as response, open(part, "wb") as handle:
-            total = int(response.headers.get("Content-Length") or 0)
-            size, unit = _chunked(total or CHUNK)
-            chunks = iter(lambda: response.read(size), b"")
-            for chunk in progress(chunks, -(-total // size) or None, f"download {archive.filename}", unit=unit):
-                handle.write(chunk)
-            received = handle.tell()
-        if total and received != total:
-            raise OSError(f"the connection closed after {received} of {total} bytes")
-        os.replace(part, path)
+        _fetch_into(part, archive, fetch.timeout_s)
     except (OSError, ValueError) as err:
-        part.unlink(missing_ok=True)
+        if getattr(err, "code", None) == 416:   # the part kept is not a beginning of this file: start over
+            part.unlink(missing_ok=True)
         stalled = isinstance(getattr(err, "reason", err), TimeoutError)
         reason = f"no data for {fetch.timeout_s:g} s (--download-timeout)" if stalled else str(err)
-        raise WilssError(f"cannot download {archive.url} ({reason}); nothing was saved as '{path}'. Rerun to try "
-                         f"again, or download it by other means into '{fetch.archives}' and rerun without "
-                         "--download.") from None
+        kept = f"; the {part.stat().st_size} bytes received are kept in '{part}'" if part.is_file() else ""
+        raise WilssError(f"cannot download {archive.url} ({reason}): nothing was saved as '{path}'{kept}. Rerun "
+                         "the same command to resume, or download it by other means into "
+                         f"'{fetch.archives}' and rerun without --download.") from None
+    os.replace(part, path)
 
 
 def _locate_file(archive: Archive, fetch: Fetch) -> Path:
