@@ -199,11 +199,10 @@ def test_missing_scipy_is_a_clear_error(tmp_path, archives):
     assert not (tmp_path / ".voc.prepare").exists(), "nothing is extracted before the extra is found missing"
 
 
-def nothing_written(tmp_path, *names):
+def assert_nothing_written(tmp_path, *names):
     """No dataset and no work folder: the refusal came before any work."""
     for name in names:
         assert not (tmp_path / name).exists() and not (tmp_path / f".{name}.prepare").exists(), name
-    return True
 
 
 def test_coco_alone_prints_a_check_of_its_own_side_that_works_from_the_same_folder(tmp_path, archives):
@@ -270,7 +269,7 @@ def test_a_wrong_input_under_the_right_name_is_named_before_any_work(tmp_path, a
     result = prepare(capsys, dataset, "--archives", archives, "--out", tmp_path / "out", "--no-verify", "--subset")
     refused(result, expected, fix)
     assert "method gz" not in result.stderr and ".prepare" not in result.stderr
-    assert nothing_written(tmp_path, "out")
+    assert_nothing_written(tmp_path, "out")
 
 
 def test_sbd_annotation_missing_from_the_archive_is_named_as_its_member(tmp_path, archives, capsys):
@@ -285,12 +284,12 @@ def test_option_errors_are_named_before_any_work(tmp_path, archives, capsys):
     taken = prepare(capsys, "coco-voc", "--archives", archives, "--out", tmp_path / "coco", "--voc-out",
                     tmp_path / "voc", "--no-verify", "--subset")
     refused(taken, f"'{tmp_path / 'voc'}' already exists (option --voc-out)")
-    assert nothing_written(tmp_path, "coco")
+    assert_nothing_written(tmp_path, "coco")
     not_a_folder = prepare(capsys, "voc", "--archives", archives / "benchmark.tgz", "--out", tmp_path / "v2")
     refused(not_a_folder, f"'{archives / 'benchmark.tgz'}' is a file (option --archives): it must be a folder")
     absent = prepare(capsys, "voc", "--archives", tmp_path / "nowhere", "--out", tmp_path / "v2")
     refused(absent, "does not exist (option --archives): it must be a folder")
-    assert nothing_written(tmp_path, "v2")
+    assert_nothing_written(tmp_path, "v2")
 
 
 @contextlib.contextmanager
@@ -347,7 +346,8 @@ def test_download_of_a_stalled_server_ends_at_the_timeout_and_leaves_nothing(tmp
     refused(result, "cannot download http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar "
                     "(no data for 1 s (--download-timeout))", "nothing was saved as")
     assert elapsed < 30 and server.requested == ["VOCtrainval_11-May-2012.tar"]
-    assert list(folder.iterdir()) == [] and nothing_written(tmp_path, "voc")
+    assert list(folder.iterdir()) == []
+    assert_nothing_written(tmp_path, "voc")
 
 
 def test_download_cut_short_resumes_and_download_replaces_a_damaged_archive(tmp_path, archives):
@@ -362,7 +362,8 @@ def test_download_cut_short_resumes_and_download_replaces_a_damaged_archive(tmp_
         cut = data_cli(*command, "--out", tmp_path / "coco", env=server.env)
         refused(cut, "cannot download http://images.cocodataset.org/zips/train2017.zip (the connection closed "
                      f"after {half} of {len(full)} bytes): nothing was saved as", "Rerun the same command to resume")
-        assert not (archives / "train2017.zip").exists() and nothing_written(tmp_path, "coco")
+        assert not (archives / "train2017.zip").exists()
+        assert_nothing_written(tmp_path, "coco")
         assert (archives / "train2017.zip.part").read_bytes() == full[:half]
 
         server.mode = "full"
@@ -375,7 +376,8 @@ def test_download_cut_short_resumes_and_download_replaces_a_damaged_archive(tmp_
         (archives / "train2017.zip").write_bytes(full[:half])
         replaced = data_cli(*command, "--out", tmp_path / "coco2", env=server.env)
     assert replaced.returncode == 0, replaced.stderr
-    assert "is a damaged or truncated zip archive" in replaced.stderr and "--download fetches it again" in replaced.stderr
+    assert "is a damaged or truncated zip archive" in replaced.stderr
+    assert "--download fetches it again" in replaced.stderr
     assert server.starts == [0, half, 0] and (archives / "train2017.zip").read_bytes() == full
     assert f"download train2017.zip: {math.ceil(len(full) / 1024)} KiB" in replaced.stdout   # not '1 MiB'
 
@@ -390,7 +392,8 @@ def test_download_fetches_an_archive_that_fails_its_checksum_and_says_what_the_s
     assert server.requested == [tar.name], "the damaged archive is fetched again"
     refused(result, f"archive '{tar}' has MD5", "It was just downloaded from http://host.robots.ox.ac.uk/",
             "rerun without --download")
-    assert "pass --download" not in result.stderr and nothing_written(tmp_path, "voc")
+    assert "pass --download" not in result.stderr
+    assert_nothing_written(tmp_path, "voc")
     assert f"checksum of {tar.name}: {math.ceil(len(served) / 1024)} KiB" in result.stdout   # not '1 MiB'
 
 
