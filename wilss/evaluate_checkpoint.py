@@ -45,7 +45,7 @@ def evaluate_checkpoint(checkpoint: Path, overrides: list[str], out: Path | None
     """Evaluate and write the results files into `out`; return the results."""
     trained = load_trained_model(checkpoint, overrides, device)
     layout = StepLayout(Path(out) if out is not None else default_out(trained.cfg))
-    setup_logging(layout.dir / "eval.log", is_main=True)
+    setup_logging(layout.dir / "eval.log", trained.dist.is_main)  # under torchrun, rank 0 writes
     log.info("evaluating %s%s on %s %s step %d (eval.mode=%s, %s, precision %s)", checkpoint,
              " (original code's format)" if trained.original_format else "", trained.cfg.dataset.name,
              trained.task.name, trained.task.step, trained.cfg.eval.mode, trained.device, trained.precision)
