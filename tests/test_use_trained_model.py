@@ -103,6 +103,11 @@ def test_eval_of_a_checkpoint_in_the_original_format_gives_the_same_numbers(chai
     evaluate_checkpoint.cli(["--checkpoint", str(original), "--out", str(tmp_path / "eval"), *overrides, "step=1"])
     assert "original code's format" in (tmp_path / "eval" / "eval.log").read_text()
     assert results(tmp_path / "eval")["sets"] == results(run / "step1")["sets"]
+    # The same weights saved alone, as a bare state dict (a colleague's torch.save(model.state_dict())).
+    bare = tmp_path / "weights_only.pth"
+    torch.save(torch.load(original, weights_only=False)["model_state"], bare)
+    evaluate_checkpoint.cli(["--checkpoint", str(bare), "--out", str(tmp_path / "bare"), *overrides, "step=1"])
+    assert results(tmp_path / "bare")["sets"] == results(run / "step1")["sets"]
 
     # It records no task: one of another step is refused by its classifier sizes, naming the file and the option.
     message = user_error(evaluate_checkpoint.cli, ["--checkpoint", str(original), *overrides, "step=0"], capsys)

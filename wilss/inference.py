@@ -4,7 +4,8 @@ the original WILSON code, checked against the task it is used for.
 The configuration is the one the Hydra overrides compose (as for `wilss train`: name the dataset, task, step and
 model), or, without overrides, the one the checkpoint recorded. A checkpoint of the original code is the dict its
 `torch.save` wrote: the model's weights under `model_state`, keys with the DDP prefix `module.` and otherwise the
-kit's names (`body.*`, `head.*`, `cls.<t>.*`), no record of its task; its classifier sizes are checked instead.
+kit's names (`body.*`, `head.*`, `cls.<t>.*`), no record of its task; its classifier sizes are checked instead. A
+bare state dict (those weights saved alone, with or without the prefix) is read the same way.
 """
 
 from __future__ import annotations
@@ -120,12 +121,14 @@ def load_trained_model(path: Path, overrides: list[str], device: str | None = No
     path = Path(path)
     with torch.serialization.safe_globals(NUMPY_SCALARS):
         checkpoint = load_checkpoint(path, OPTION)
-    original = isinstance(checkpoint, dict) and ORIGINAL_WEIGHTS in checkpoint and "modules" not in checkpoint
-    if original:
-        checkpoint = from_original(checkpoint, path)
     if not isinstance(checkpoint, dict):
         raise WilssError(f"checkpoint '{path}' holds a {type(checkpoint).__name__}, not a checkpoint dict (option "
                          f"{OPTION}). Use a final.pt of the kit or a checkpoint of the original code.")
+    if checkpoint and all(isinstance(value, torch.Tensor) for value in checkpoint.values()):
+        checkpoint = {ORIGINAL_WEIGHTS: checkpoint}  # a bare state dict: the original's model_state saved alone
+    original = ORIGINAL_WEIGHTS in checkpoint and "modules" not in checkpoint
+    if original:
+        checkpoint = from_original(checkpoint, path)
     check_contents(checkpoint, path, resume=False, option=OPTION)
     cfg = inference_config(checkpoint, path, overrides)
     if device is not None:
