@@ -36,7 +36,7 @@ from wilss.inference import OPTION, TrainedModel, load_trained_model
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 LIST_SUFFIXES = (".txt", ".lst")
 OVERLAY_ALPHA = 0.5
-BAND_BYTES = 256 * 2**20   # the logits resized back to the image's size, a band of rows at a time
+BAND_BYTES = 64 * 2**20   # the logits resized back to the image's size, a band of rows at a time
 PALETTE = voc_colormap(256)
 
 
@@ -133,10 +133,9 @@ def upsampled_argmax(logits: torch.Tensor, height: int, width: int, band_bytes: 
 
 def overlay(rgb: np.ndarray, class_ids: np.ndarray) -> Image.Image:
     """The classes' colours blended over the image; background pixels keep the image's."""
-    colours = PALETTE[class_ids].astype(np.float32)
-    blended = rgb.astype(np.float32) * (1 - OVERLAY_ALPHA) + colours * OVERLAY_ALPHA
-    shown = np.where((class_ids > 0)[..., None], blended, rgb.astype(np.float32))
-    return Image.fromarray(shown.round().astype(np.uint8))
+    image = Image.fromarray(rgb)
+    blended = Image.blend(image, Image.fromarray(PALETTE[class_ids]), OVERLAY_ALPHA)  # in uint8: large images fit
+    return Image.composite(blended, image, Image.fromarray(((class_ids > 0) * 255).astype(np.uint8)))
 
 
 def mask_image(class_ids: np.ndarray) -> Image.Image:
