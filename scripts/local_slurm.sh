@@ -13,7 +13,10 @@
 # Knobs: WILSS_SLURM_NODES (2), WILSS_SLURM_CPUS (CPUs declared per node, default nproc),
 #        WILSS_SLURM_REQUEUE_DELAY (seconds a requeued job waits before it may start again, default 10;
 #        Slurm's default is 120 s through AuthInfo cred_expire).
-# It also adds a QOS and a node feature, both named wilss-test, for the tests of sbatch options.
+# It also adds a QOS and a node feature, both named wilss-test, for the tests of sbatch options, and QOS
+# preemption as scavenger queues have it: jobs of wilss-urgent preempt those of wilss-scavenger (cancelled, no
+# grace time: Slurm's default), wilss-scavenger-grace (cancelled after a 30 s grace time) and
+# wilss-scavenger-requeue (requeued).
 set -euo pipefail
 
 NODES="${WILSS_SLURM_NODES:-2}"
@@ -105,6 +108,8 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 JobAcctGatherType=jobacct_gather/linux
 JobCompType=jobcomp/none
+PreemptType=preempt/qos
+PreemptMode=REQUEUE
 EOF
   for i in $(seq "$NODES"); do
     echo "NodeName=n$i NodeHostname=$host NodeAddr=127.0.0.1 Port=$((PORT0 + i)) CPUs=$CPUS" \
@@ -199,6 +204,22 @@ test_qos_and_feature() {
   timeout 10 scontrol update NodeName="n[1-$NODES]" AvailableFeatures="$TEST_TAG" ActiveFeatures="$TEST_TAG"
 }
 
+# QOS preemption (the QOS live in the accounting database; slurm.conf only names the preempt/qos plugin).
+preemption_qos() {
+  local existing
+  existing="$(timeout 30 sacctmgr -n -P show qos format=name)"
+  add_qos() {
+    grep -qx "$1" <<<"$existing" || timeout 30 sacctmgr -i add qos "$1" >/dev/null
+    timeout 30 sacctmgr -i modify qos "$1" set "${@:2}" >/dev/null || true  # "nothing modified" when set
+  }
+  add_qos wilss-scavenger PreemptMode=cancel GraceTime=0
+  add_qos wilss-scavenger-grace PreemptMode=cancel GraceTime=30
+  add_qos wilss-scavenger-requeue PreemptMode=requeue GraceTime=0
+  add_qos wilss-urgent Priority=1000 Preempt=wilss-scavenger,wilss-scavenger-grace,wilss-scavenger-requeue
+  timeout 30 sacctmgr -i modify user root \
+    set qos+=wilss-scavenger,wilss-scavenger-grace,wilss-scavenger-requeue,wilss-urgent >/dev/null || true
+}
+
 resolve_node_names() {
   local line
   line="127.0.0.1 $(seq -f 'n%g' -s ' ' 1 "$NODES") $HOSTS_TAG"
@@ -215,6 +236,7 @@ up() {
   start_accounting
   start_slurm
   test_qos_and_feature
+  preemption_qos
   say "ready in $((SECONDS - start)) s: $NODES nodes, partition debug"
   timeout 10 sinfo -N -o '%N %T %c %m'
 }

@@ -209,7 +209,8 @@ class Trial:
         return ranks
 
     def at_zero(self) -> bool:
-        """As soon as a rank of a (re)started job exists (as `env` holding the signals, or already as Python):
+        """As soon as a rank of a restarted job exists (as `env` holding the signals, or already as Python; a
+        restart, since the first run of a job starts while `wilss submit` still runs, before a trial can look):
         whether it still had no handler when the signal was sent (the trial's figure for docs/reliability.md).
         Only processes not seen before are read, so a poll takes about a millisecond."""
         checked: set[str] = set()
@@ -221,8 +222,10 @@ class Trial:
                 line = cmdline(pid)
                 if not line.startswith("slurmstepd"):  # a task not yet exec'd is looked at again
                     checked.add(pid)
-                if str(self.run) in line and int(pid) not in self.seen_ranks and b"SLURM_PROCID=" in environ(pid) \
-                        and str(self.run) not in cmdline(parent(pid)):  # not a data-loading worker
+                program = Path(line.split()[0]).name if line else ""
+                if (program == "env" or "python" in program) and str(self.run) in line \
+                        and int(pid) not in self.seen_ranks and b"SLURM_PROCID=" in environ(pid) \
+                        and str(self.run) not in cmdline(parent(pid)):  # not srun, not a data-loading worker
                     self.seen_ranks.add(int(pid))
                     return not handles_usr1(int(pid))
         raise AssertionError("no rank of a new run of the step started")
@@ -325,9 +328,9 @@ def assert_no_leftovers(run: Path) -> None:
 # (faults in order, iterations step 0 may lose beyond one per signal, settings). CI runs the first row, with the
 # users' defaults (about 3 minutes).
 TRIALS = [
-    (["USR1-at-0s", "USR1-at-start", "TERM", "requeue-in-validation", "kill-during-save"], CHECKPOINT_INTERVAL,
+    (["USR1-at-start", "USR1-at-0s", "TERM", "requeue-in-validation", "kill-during-save"], CHECKPOINT_INTERVAL,
      "defaults"),
-    opt_in(["USR1-at-0s", "USR1-at-0s", "TERM", "USR1-at-0s"], 0, "fixed"),
+    opt_in(["TERM", "USR1-at-0s", "USR1-at-0s", "TERM", "USR1-at-0s"], 0, "fixed"),
     opt_in(["USR1-at-start", "TERM-in-validation", "TERM"], 0, "fixed"),
     opt_in(["requeue", "kill-during-save"], CHECKPOINT_INTERVAL, "fixed"),
     opt_in(["requeue-at-start", "USR1", "USR1-in-validation", "USR1-at-start", "requeue"], 0, "fixed"),
@@ -409,3 +412,74 @@ def test_a_cancel_after_the_timeout_signal_wins_over_the_requeue_and_status_says
     assert json.loads((run / "step0" / "manifest.json").read_text())["job_ids"] == [trial.jobs[0]]
     print(f"\nfault trial {'timeout' if timeout else 'USR1'} then scancel: CANCELLED, manifest "
           f"'{manifest(run, 0)['state']}', step 1 never ran", flush=True)
+
+
+class SbatchTrial(Trial):
+    """The same chain started as users type it on a cluster: `sbatch slurm/wilss.sbatch` with its options."""
+
+    def __init__(self, run: Path, data: list[str], rng: random.Random, *options: str) -> None:
+        self.options = options
+        super().__init__(run, data, rng)
+
+    def submit(self, *extra: str) -> list[str]:
+        command = ["sbatch", "--parsable", "--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=0",
+                   "--cpus-per-task=1", "--mem=2G", f"--output={self.run.parent}/slurm-%j.out", *self.options,
+                   str(REPO / "slurm" / "wilss.sbatch"), *CHAIN, *self.settings, *self.data, f"run_dir={self.run}",
+                   *extra]
+        env = dict(os.environ, PYTHON=sys.executable)
+        return [subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env,
+                               check=True).stdout.strip()]
+
+
+# QOS of scripts/local_slurm.sh that wilss-urgent preempts: (QOS, how Slurm ends the chain's job, what then
+# shows in step 0's manifest right after the stop)
+PREEMPTION = {"cancel": ("wilss-scavenger", "PREEMPTED", "resubmitted"),
+              "cancel-after-grace": ("wilss-scavenger-grace", "REQUEUED", "requeued"),
+              "requeue": ("wilss-scavenger-requeue", "REQUEUED", "requeued")}
+
+
+def preempt(trial: Trial) -> str:
+    """A job of the urgent QOS that needs every CPU of both nodes: Slurm preempts the chain's job for it."""
+    return subprocess.run(["sbatch", "--parsable", "--qos=wilss-urgent", "--nodes=2", "--ntasks-per-node=2",
+                           "--cpus-per-task=1", "--mem=1G", "--time=2", f"--output={trial.run.parent}/urgent-%j.out",
+                           "--wrap", "sleep 25"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize(("launcher", "mode"), [("sbatch", "cancel"), opt_in("submit", "cancel"),
+                                                opt_in("sbatch", "cancel-after-grace"),
+                                                opt_in("submit", "requeue")])
+def test_a_preempted_chain_goes_on_by_itself_and_ends_bitwise_equal(slurm_cluster, data, references, tmp_path,
+                                                                     launcher, mode):
+    """Preemption by a QOS of higher priority. PreemptMode=CANCEL without grace time ends the job for good: the
+    step saves, submits itself again and step 1 waits for the new job. With a grace time the kit requeues the
+    job itself; with PreemptMode=REQUEUE Slurm does. Each chain ends bitwise equal to an uninterrupted run."""
+    qos, ended, recorded = PREEMPTION[mode]
+    references.start("fixed")
+    run = tmp_path / "run"
+    rng = random.Random(f"{SEED}-preempt-{launcher}-{mode}")
+    trial = (SbatchTrial(run, data, rng, f"--qos={qos}") if launcher == "sbatch"
+             else Trial(run, data, rng, f"launch.qos={qos}"))
+    first = trial.jobs[0]
+    trial.at_random_iteration()
+    urgent = preempt(trial)
+    trial.stopped()
+    wait_until(lambda: manifest(run, 0).get("state") == recorded, f"step 0's manifest to say {recorded}",
+               timeout=120, poll=0.5)
+    status = run_cli(["wilss.status", str(run)], cwd=REPO).stdout
+    step0 = next(line for line in status.splitlines() if line.startswith("step0"))
+    assert recorded in step0, status
+    wait_until(lambda: (run / "step1" / "checkpoints" / "final.pt").is_file(), "the chain to finish", timeout=1500,
+               poll=2)
+    steps = [manifest(run, step)["job_id"] for step in (0, 1)]
+    assert wait_for_jobs([*steps, urgent], timeout=300) == {**dict.fromkeys(steps, "COMPLETED"), urgent: "COMPLETED"}
+    accounted = subprocess.run(["sacct", "-n", "-X", "-P", "-j", first, "-o", "State"], capture_output=True,
+                               text=True).stdout.split()
+    assert ended in accounted, accounted
+    if mode == "cancel":  # a new job for step 0; step 1 kept waiting for it (or was submitted after it)
+        assert manifest(run, 0)["job_ids"][0] == first and steps[0] != first
+    assert_no_leftovers(run)
+    for step in (0, 1):
+        assert_same_weights(run, references.get("fixed"), step)
+    print(f"\nfault trial preemption ({launcher}, {mode}, QOS {qos}): job {first} {ended}, step 0 {recorded}, "
+          f"bitwise equal", flush=True)

@@ -53,10 +53,18 @@ def job_column(manifest: dict, job: tuple[str, str] | None) -> str:
     return f"job {job_id} {state}" + (f" ({detail})" if detail else "")
 
 
+RESTARTING = ("requeued", "resubmitted", "interrupted")  # what a step records when it stops to run again
+
+
 def state_column(manifest: dict, job: tuple[str, str] | None) -> str:
-    """The manifest's state, unless the job ended without the step recording it (killed, cancelled before it
-    started, its node lost): then what Slurm says, so that no dead step reads as running."""
+    """The manifest's state, unless Slurm has moved on since the step wrote it: the job ended without the step
+    recording it (killed, cancelled before it started, its node lost), or it runs or waits again after a
+    restart the manifest does not show yet (the step records `running` only seconds into its start)."""
     recorded = manifest.get("state", "–")
+    if job is not None and job[0] == "RUNNING" and recorded in RESTARTING:
+        return f"starting again (was {recorded})"
+    if job is not None and job[0] in ("PENDING", "REQUEUED") and recorded == "running":
+        return "waiting to run again (Slurm requeued the job while the step ran)"
     if job is None or job[0] in slurm.ACTIVE_STATES or recorded not in ("submitted", "running", "requeued"):
         return recorded
     state, detail = job

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig
 
 from wilss import distributed
 from wilss.chain import end_of_chain, read_step_results
@@ -25,6 +26,7 @@ from wilss.engine.interrupt import StopRequest, TrainingInterrupted
 from wilss.errors import WilssError
 from wilss.launch import slurm
 from wilss.launch.manifest import update_manifest
+from wilss.launch.preemption import resubmit_preempted
 from wilss.launch.rendezvous import export_torch_env, is_main_process, slurm_job_id
 from wilss.launch.step import ignore_timeout_signals
 from wilss.report import report_if_sweep_finished
@@ -33,16 +35,23 @@ from wilss.train import main as train_step
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: the step stopped early with its checkpoint saved; run it again to resume
 
 
-def after_interruption(stopped: TrainingInterrupted, directory, job_id: str | None, restarts: int,
-                       max_requeues: int) -> None:
+def after_interruption(stopped: TrainingInterrupted, cfg: DictConfig, overrides: list[str], job_id: str | None,
+                       restarts: int) -> None:
     """Rank 0, once the checkpoint is saved: requeue the job (within the cap) only while Slurm still runs it.
     The state is read now, after the save, not when the signal came: a `scancel` during the save (e.g. after a
-    timeout signal) must win. Slurm ending the job itself (scancel, `scontrol requeue`, preemption) is never
-    overruled."""
+    timeout signal) must win. Slurm ending the job itself (scancel, `scontrol requeue`, preemption with
+    requeue) is never overruled; a preemption that cancels the job for good submits the step again
+    (`wilss.launch.preemption`)."""
+    directory, max_requeues = step_layout(cfg), cfg.launch.max_requeues
     if job_id is None:
         update_manifest(directory, state="interrupted", reason=stopped.reason)
         return
     ending = slurm.ending(job_id)
+    if ending == "preempted":
+        new = resubmit_preempted(cfg, overrides, job_id)
+        log.warning("Slurm preempted job %s and will not requeue it (%s): submitted the step again as job %s; "
+                    "it will resume from the checkpoint", job_id, stopped.reason, new)
+        return
     if ending:
         update_manifest(directory, state=ending, reason=f"{stopped.reason}; Slurm {ending} the job")
         log.warning("Slurm %s job %s (%s): not requeueing it", ending, job_id, stopped.reason)
@@ -81,7 +90,7 @@ def run_job(overrides: list[str], stop: StopRequest) -> dict:
         results = train_step(cfg, stop)
     except TrainingInterrupted as stopped:
         if is_main:
-            after_interruption(stopped, directory, job_id, restarts, cfg.launch.max_requeues)
+            after_interruption(stopped, cfg, overrides, job_id, restarts)
         raise SystemExit(EXIT_INTERRUPTED) from None  # not an Exception: submitit records no result
     except Exception as err:
         if is_main:

@@ -112,9 +112,9 @@ def next_step(overrides: list[str]) -> int | None:
     return following if plan.action == "submit" else None
 
 
-def carried_options(submit_line: str, script: Path, submit_dir: Path) -> list[str]:
-    """The options of `sbatch [options] SCRIPT [args]` (as accounting records it: the words joined by spaces,
-    so an option value with a space in it cannot be told apart) minus `OWN_OPTIONS`."""
+def split_submit_line(submit_line: str, script: Path, submit_dir: Path) -> tuple[list[str], list[str]]:
+    """(options, arguments) of `sbatch [options] SCRIPT [args]` (as accounting records it: the words joined by
+    spaces, so an option value with a space in it cannot be told apart), the options minus `OWN_OPTIONS`."""
     words = submit_line.split()
     target = script.resolve()
     position = next((i for i, word in enumerate(words) if i and (submit_dir / word).resolve() == target), None)
@@ -131,7 +131,7 @@ def carried_options(submit_line: str, script: Path, submit_dir: Path) -> list[st
             continue  # -dafterok:123
         else:
             carried.append(word)
-    return carried
+    return carried, words[position + 1:]
 
 
 def record(job_id: str, overrides: list[str]) -> None:
@@ -154,7 +154,7 @@ def cli(argv: list[str] | None = None) -> None:
         if following is not None:
             print(following)
     elif command == ["options"] and len(args) == 3:
-        print("\n".join(carried_options(sys.stdin.read().strip(), Path(args[1]), Path(args[2]))))
+        print("\n".join(split_submit_line(sys.stdin.read().strip(), Path(args[1]), Path(args[2]))[0]))
     elif command == ["record"] and len(args) >= 2:
         record(args[1], args[2:])
     else:

@@ -101,5 +101,38 @@ def my_jobs() -> list[QueuedJob]:
     return [replace(job, reason="" if job.reason == "None" else job.reason) for job in jobs]
 
 
+def submit_line(job_id: str) -> str:
+    """The command line the job was submitted with, as accounting recorded it ('' before it has)."""
+    return _run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "SubmitLine"], check=False).partition("\n")[0]
+
+
+def sbatch(args: list[str], cwd: str, env: dict[str, str]) -> str:
+    """Submit (`sbatch --parsable ARGS` in `cwd` with `env`); the new job's id."""
+    try:
+        done = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True, timeout=60, cwd=cwd,
+                              env=env)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise WilssError(f"'sbatch {' '.join(args)}' failed: {err}") from None
+    if done.returncode:
+        raise WilssError(f"'sbatch {' '.join(args)}' failed (exit {done.returncode}): {done.stderr.strip()}")
+    return done.stdout.strip().split(";")[0]
+
+
+def depend_on(job_id: str, dependency: str) -> bool:
+    """Give a pending job another dependency (e.g. afterok:<job>); False when Slurm refuses (the job is no
+    longer pending)."""
+    args = ["scontrol", "update", f"JobId={job_id}", f"Dependency={dependency}"]
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def without_job_variables(environ: dict[str, str]) -> dict[str, str]:
+    """The environment for a job submitted from inside another: none of that job's SLURM_* variables (sbatch's
+    --export=ALL would hand them on: SLURM_RESTART_COUNT would count its restarts against the new job's cap)."""
+    return {key: value for key, value in environ.items() if not key.startswith("SLURM_") or key == "SLURM_CONF"}
+
+
 def requeue(job_id: str) -> None:
     _run(["scontrol", "requeue", job_id])

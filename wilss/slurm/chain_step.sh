@@ -35,6 +35,7 @@ JOB_OVERRIDES="$("${RUN[@]}" "$PYTHON" -m wilss.launch.sbatch_chain overrides "$
   "${TASK_OVERRIDES[@]}" -- "$@")"
 mapfile -t OVERRIDES <<<"$JOB_OVERRIDES"
 export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"
+export WILSS_SCRIPT="$SCRIPT"  # a step that Slurm preempts for good submits this script again (wilss.launch.preemption)
 
 echo "[wilss] job $SLURM_JOB_ID (restart ${SLURM_RESTART_COUNT:-0}) step $STEP on $SLURM_JOB_NODELIST: ${OVERRIDES[*]}"
 

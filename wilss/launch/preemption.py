@@ -1,0 +1,87 @@
+"""Preemption that cancels: on clusters with `PreemptMode=CANCEL` (scavenger QOS) and no grace time, Slurm ends a
+preempted job for good (state PREEMPTED, never requeued), and the next step, waiting `afterok` on it, would be
+cancelled with it. The step has saved `last.pt` by then (the preemption's TERM came first); its rank 0 then
+submits the step again, as it was submitted, and points the next step's dependency at the new job, so the chain
+goes on by itself and resumes exactly. With a grace time Slurm still runs the job when the kit has saved, and
+the kit requeues it as for a timeout (`wilss.launch.job`).
+
+Both launchers: a job of the sbatch scripts (they export `WILSS_SCRIPT`) is submitted again with the options
+and arguments accounting recorded for it; a job of `wilss submit` is submitted again by the submitter.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from wilss.config import step_layout, task_of
+from wilss.core import log
+from wilss.errors import WilssError
+from wilss.launch import slurm
+from wilss.launch.manifest import read_manifest, update_manifest
+from wilss.launch.sbatch_chain import split_submit_line
+from wilss.launch.submitter import StepPlan, submit_chain, submit_step
+
+SCRIPT_VARIABLE = "WILSS_SCRIPT"  # set by slurm/chain_step.sh: the sbatch script the chain runs
+
+
+@contextmanager
+def outside_this_job() -> Iterator[None]:
+    """Submit as from a login shell: without this job's SLURM_* variables in the environment."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(slurm.without_job_variables(saved))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def sbatch_again(job_id: str, step: int) -> str:
+    """The sbatch script's job again: the options and arguments it was submitted with, for the same step."""
+    script, submit_dir = Path(os.environ[SCRIPT_VARIABLE]), os.environ["SLURM_SUBMIT_DIR"]
+    line = slurm.submit_line(job_id)
+    if not line:
+        raise WilssError(f"accounting has no submit line for job {job_id}: submit {script} again to resume the "
+                         "chain from its checkpoint")
+    options, args = split_submit_line(line, script, Path(submit_dir))
+    return slurm.sbatch([*options, f"--export=ALL,WILSS_STEP={step}", str(script), *args], submit_dir,
+                        slurm.without_job_variables(dict(os.environ)))
+
+
+def chain_overrides(overrides: list[str]) -> list[str]:
+    return [override for override in overrides if not override.startswith("step=")]
+
+
+def submitit_again(cfg: DictConfig, overrides: list[str]) -> str:
+    with outside_this_job():
+        job = submit_step(cfg, "slurm", chain_overrides(overrides), StepPlan(cfg.step, "submit"), after=None)
+    return str(job.job_id)
+
+
+def keep_next_step(cfg: DictConfig, overrides: list[str], job_id: str) -> None:
+    """The next step waits for the new job: its pending job gets the new dependency; once Slurm has cancelled
+    it, the new job of an sbatch chain submits it at its start, and `wilss submit`'s steps are planned again."""
+    following = cfg.step + 1
+    if following >= task_of(cfg).num_steps:
+        return
+    next_job = read_manifest(step_layout(cfg, following)).get("job_id")
+    if next_job and slurm.depend_on(next_job, f"afterok:{job_id}"):
+        log.warning("step %d (job %s) now waits for job %s", following, next_job, job_id)
+    elif SCRIPT_VARIABLE not in os.environ:
+        with outside_this_job():
+            submit_chain([*chain_overrides(overrides), "launch.resubmit_failed=true", "launch.preflight=false"])
+
+
+def resubmit_preempted(cfg: DictConfig, overrides: list[str], job_id: str) -> str:
+    """Rank 0, after the save: submit the step again, keep the next step waiting for it; the new job's id."""
+    new = sbatch_again(job_id, cfg.step) if SCRIPT_VARIABLE in os.environ else submitit_again(cfg, overrides)
+    update_manifest(step_layout(cfg), state="resubmitted", job_id=new,
+                    reason=f"Slurm preempted job {job_id} and will not requeue it: submitted again as job {new}")
+    keep_next_step(cfg, overrides, new)
+    return new
