@@ -161,11 +161,10 @@ def predict(trained: TrainedModel, images: list[Path], out: Path, size: int, bat
     progress = ProgressLine("prediction", len(images))
     for batch in loader:
         readable = [item for item in batch if item.error is None]
-        skipped += [(images[item.index], item.error) for item in batch if item.error is not None]
-        for item in batch:
-            if item.error is not None:
-                print(f"wilss predict: skipped '{images[item.index]}': cannot be read as an image ({item.error})",
-                      file=sys.stderr, flush=True)
+        for item in (item for item in batch if item.error is not None):
+            skipped.append((images[item.index], item.error))
+            print(f"wilss predict: skipped '{images[item.index]}': cannot be read as an image ({item.error})",
+                  file=sys.stderr, flush=True)
         if readable:
             inputs = torch.stack([item.model_input for item in readable]).to(trained.device)
             if trained.channels_last:
