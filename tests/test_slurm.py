@@ -278,7 +278,7 @@ def test_submit_returns_at_once_then_step1_waits_afterok_and_a_second_submit_doe
     # node here, so nothing is queued and each problem is named with its option.
     typed = run_cli(["wilss.submit", "task=10-10"], cwd=tmp_path)
     assert typed.returncode == 2 and "the run would fail; nothing was queued" in typed.stderr, typed.stderr
-    for named in ("dataset.root", "model.pretrained", "launch.gpus_per_node"):
+    for named in ("dataset.root", "model.pretrained", "launch asks for", "gpus_per_node"):
         assert named in typed.stderr, typed.stderr
     assert not (tmp_path / "outputs").exists() and "Submitted" not in typed.stdout
     # The same command with the data, model and resources of this cluster runs the chain.
