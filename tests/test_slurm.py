@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, write_voc
 from wilss.launch import slurm
 from wilss.synthetic.voc import ensure_synthetic
 
@@ -190,18 +190,39 @@ def test_sbatch_script_runs_the_chain_with_ddp_across_both_nodes(slurm_cluster, 
     assert manifest(run, 1)["job_ids"] == [step1]  # submitted once
 
 
+def coco_voc_data(root: Path) -> list[str]:
+    """A tiny COCO (non-VOC classes only: truck 8, traffic light 10, fire hydrant 11) and VOC, in their layouts."""
+    from test_coco_and_scripts import write_coco
+
+    ids = {"train": {str(i): [8, 10, 11][i % 3:] for i in range(12)}, "val": {str(i): [8, 1] for i in range(20, 24)}}
+    coco = write_coco(root / "coco", ids, size=32)
+    voc = write_voc(root / "voc", {f"t{i}": [15, 1][i % 2:] for i in range(8)}, {f"v{i}": [12, 15] for i in range(4)},
+                    size=32)
+    return [f"dataset.coco_root={coco}", f"dataset.voc_root={voc}", f"dataset.cache_dir={root / 'cache'}",
+            "dataset.crop_size=32", "dataset.crop_size_val=32", *CPU_JOB, "train.batch_size=4"]
+
+
+# script -> (its job name, the task it hands to the shared body, the run's dataset-task, data overrides)
+TASK_SCRIPTS = {"voc_15-5.sbatch": ("wilss-voc-15-5", "task=15-5 overlap=false", "synthetic-15-5"),
+                "voc_10-10.sbatch": ("wilss-voc-10-10", "task=10-10 overlap=false", "synthetic-10-10"),
+                "coco_voc.sbatch": ("wilss-coco-voc", "dataset=coco-voc", "coco-voc-voc")}
+
+
 @pytest.mark.slurm
-def test_sbatch_voc_15_5_as_users_type_it_runs_both_steps_of_its_chain(slurm_cluster, shared_data, tmp_path):
-    """`sbatch slurm/voc_15-5.sbatch` from the repository, as the README says, with only what this CPU-only
-    cluster and the synthetic data need: sbatch options before the script (they replace its GPU #SBATCH lines;
+@pytest.mark.parametrize("script", TASK_SCRIPTS)
+def test_sbatch_per_task_script_as_users_type_it_runs_both_steps_of_its_chain(slurm_cluster, shared_data, tmp_path,
+                                                                              script):
+    """`sbatch slurm/<task>.sbatch` from the repository, as the README says, with only what this CPU-only
+    cluster and the small data need: sbatch options before the script (they replace its GPU #SBATCH lines;
     --output keeps the logs out of the repository), the data, model and size overrides after it."""
+    job_name, handed, runs = TASK_SCRIPTS[script]
     run = tmp_path / "run"
     options = ["--ntasks-per-node=1", "--gpus-per-node=0", "--cpus-per-task=1", "--mem=2G", "--time=15",
                f"--output={tmp_path}/slurm-%x-%j.out"]
-    overrides = [*TINY, *shared_data, "train.batch_size=8", "train.epochs_base=1", "train.epochs_incremental=1",
-                 f"run_dir={run}"]
+    data = coco_voc_data(tmp_path) if script == "coco_voc.sbatch" else [*TINY, *shared_data, "train.batch_size=8"]
+    overrides = [*data, "train.epochs_base=1", "train.epochs_incremental=1", f"run_dir={run}"]
     env = dict(os.environ, PYTHON=sys.executable, OUTPUT_ROOT=str(tmp_path / "out"))
-    submitted = subprocess.run(["sbatch", *options, "slurm/voc_15-5.sbatch", *overrides], cwd=REPO,
+    submitted = subprocess.run(["sbatch", *options, f"slurm/{script}", *overrides], cwd=REPO,
                                capture_output=True, text=True, env=env)
     assert submitted.returncode == 0, submitted.stderr
     step0 = re.fullmatch(r"Submitted batch job (\d+)", submitted.stdout.strip()).group(1)
@@ -210,17 +231,17 @@ def test_sbatch_voc_15_5_as_users_type_it_runs_both_steps_of_its_chain(slurm_clu
     states = wait_for_jobs([step0, step1])
     assert states == {step0: "COMPLETED", step1: "COMPLETED"}, states
     assert (run / "step1" / "results.json").is_file() and (run / "results.md").is_file()
-    assert "step 0 of synthetic-15-5" in (run / "step0" / "train.log").read_text()
+    assert f"step 0 of {runs}" in (run / "step0" / "train.log").read_text()
     # Step 1's job ran the same script: its name, and its own task handed to the shared body.
     accounted = subprocess.run(["sacct", "-n", "-X", "-P", "-j", f"{step0},{step1}", "-o", "JobID,JobName"],
                                capture_output=True, text=True).stdout.split()
-    assert sorted(accounted) == sorted([f"{step0}|wilss-voc-15-5", f"{step1}|wilss-voc-15-5"])
+    assert sorted(accounted) == sorted([f"{step0}|{job_name}", f"{step1}|{job_name}"])
     submit_line = subprocess.run(["sacct", "-n", "-X", "-P", "-j", step1, "-o", "SubmitLine"], capture_output=True,
                                  text=True).stdout
-    assert f"{REPO}/slurm/voc_15-5.sbatch" in submit_line and "--gpus-per-node=0" in submit_line, submit_line
+    assert f"{REPO}/slurm/{script}" in submit_line and "--gpus-per-node=0" in submit_line, submit_line
     for step, job in enumerate((step0, step1)):
-        log = (tmp_path / f"slurm-wilss-voc-15-5-{job}.out").read_text()
-        assert re.search(rf"step {step} on \S+: task=15-5 overlap=false output_root=", log), log[-3000:]
+        log = (tmp_path / f"slurm-{job_name}-{job}.out").read_text()
+        assert re.search(rf"step {step} on \S+: {handed} output_root=", log), log[-3000:]
 
 
 @pytest.mark.slurm
