@@ -232,3 +232,11 @@ def test_the_qualitative_figure_shows_image_truth_each_step_and_the_weak_steps_p
     for column, trained in ((2, step0), (3, step1)):
         assert (tile(column) == colours(qualitative.predictions(trained, sample["image"][None])[0])).all()
     assert not (tile(4) == tile(3)).all()  # the pseudo-label is its own column, not a copy of the prediction
+
+
+def test_the_readme_shows_the_demo_chains_qualitative_figure():
+    """docs/qualitative_demo.png is `wilss figure` of the demo chain: 128-pixel tiles under five titles (image,
+    ground truth, step 0, step 1, pseudo-label 1), and the README shows it."""
+    figure = REPO / "docs" / "qualitative_demo.png"
+    assert "](docs/qualitative_demo.png)" in (REPO / "README.md").read_text()
+    assert Image.open(figure).width == 5 * (128 + visualize.PAD) + visualize.PAD
