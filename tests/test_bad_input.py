@@ -15,6 +15,7 @@ from wilss.data.tasks import get_task
 from wilss.data.transforms import eval_transform
 from wilss.data.validate import open_pair
 from wilss.errors import WilssError, user_message
+from wilss.models import build_model
 
 
 def train_cli(tmp_path, *overrides):
@@ -168,6 +169,37 @@ def test_malformed_list_line_names_file_and_line(tmp_path, voc):
                                   "expected an image id or two paths")
 
 
+def test_image_that_is_a_symlink_loop_names_the_line(tmp_path, voc):
+    image = voc / "JPEGImages" / "b.jpg"
+    image.unlink()
+    image.symlink_to(image)
+    assert_refused_before_writing(train_cli(tmp_path, f"dataset.root={voc}"), tmp_path, "train_aug.txt:2:",
+                                  "b.jpg' is a symbolic link that leads back to itself", "symlink loop",
+                                  "Replace the link with the file itself")
+
+
+def test_split_list_that_is_a_folder_is_called_a_folder(tmp_path, voc):
+    (voc / "splits" / "train_aug.txt").unlink()
+    (voc / "splits" / "train_aug.txt").mkdir()
+    result = train_cli(tmp_path, f"dataset.root={voc}")
+    assert_refused_before_writing(result, tmp_path, "train_aug.txt' is a folder, not a text file",
+                                  "Move the folder away")
+    assert "missing" not in result.stderr
+
+
+def test_id_with_a_space_names_the_line(tmp_path, voc):
+    (voc / "splits" / "train_aug.txt").write_text("a\n2007 000003\n")
+    assert_refused_before_writing(train_cli(tmp_path, f"dataset.root={voc}"), tmp_path, "train_aug.txt:2:",
+                                  "'2007 000003' has a space inside an image id", "ids contain no spaces",
+                                  "Fix the line (e.g. '2007_000003')")
+
+
+def test_absolute_path_in_an_id_list_names_the_line(tmp_path, voc):
+    (voc / "splits" / "train_aug.txt").write_text(f"a\n{voc / 'JPEGImages' / 'b.jpg'}\n")
+    assert_refused_before_writing(train_cli(tmp_path, f"dataset.root={voc}"), tmp_path, "train_aug.txt:2:",
+                                  "b.jpg' is an absolute path", "Write the id alone (e.g. 'b')")
+
+
 def test_lists_as_real_datasets_write_them_are_accepted(tmp_path, voc):
     """BOM, CRLF, stray whitespace, VOC's own id lists, and a repeated line (dropped with a warning)."""
     (voc / "splits" / "train_aug.txt").write_bytes(
@@ -268,6 +300,31 @@ def test_resume_state_must_be_a_finite_resume_checkpoint(tmp_path, voc, kind, fr
     kept = files_under(tmp_path / "run")
     result = train_cli(tmp_path, f"dataset.root={voc}", f"run_dir={tmp_path / 'run'}")
     assert_refused_before_writing(result, tmp_path, "last.pt", *fragments, run_dir=tmp_path / "run", kept=kept)
+
+
+def test_empty_resume_checkpoint_is_called_empty(tmp_path, voc):
+    last = tmp_path / "run" / "step0" / "checkpoints" / "last.pt"
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"")
+    result = train_cli(tmp_path, f"dataset.root={voc}", f"run_dir={tmp_path / 'run'}")
+    assert_refused_before_writing(result, tmp_path, str(last), "is empty (0 bytes)", "interrupted",
+                                  "Copy it again", "delete it to train that step from the start",
+                                  run_dir=tmp_path / "run", kept=files_under(tmp_path / "run"))
+
+
+def test_resume_checkpoint_of_another_shape_names_the_key_and_both_shapes(tmp_path, voc):
+    """A last.pt that belongs to the run by its metadata but holds weights of another shape (here a classifier
+    of all 21 VOC classes where step 0 of 15-5 has 16)."""
+    last = tmp_path / "run" / "step0" / "checkpoints" / "last.pt"
+    state = {"modules": {"model": build_model("resnet18", [21]).state_dict()},
+             "optimizer": {}, "schedule": {}, "scaler": {}, "progress": {}, "rng": []}
+    save_checkpoint(last, state, run_meta(get_task("voc", "15-5", 0), False, RESNET18))
+    saved = last.read_bytes()
+    result = train_cli(tmp_path, f"dataset.root={voc}", f"run_dir={tmp_path / 'run'}", "train.batch_size=2")
+    assert_user_error(result, f"checkpoint '{last}' does not fit the model of this run",
+                      "'model.cls.0.weight' has shape (21, 256, 1, 1) in the checkpoint but (16, 256, 1, 1) in the model",
+                      "run_dir=...", f"delete '{last}' to train the step from the start")
+    assert last.read_bytes() == saved and not last.with_name("final.pt").exists()
 
 
 def exif_rotated(image: Image.Image) -> bytes:

@@ -102,6 +102,10 @@ def load_checkpoint(path: Path, option: str = "step_ckpt") -> dict:
     if not path.is_file():
         raise WilssError(f"checkpoint '{path}' does not exist (option {option}); train the previous step first "
                          "or point the option at its final.pt.")
+    if path.stat().st_size == 0:
+        raise WilssError(f"checkpoint '{path}' is empty (0 bytes): a copy or download of it was interrupted "
+                         f"(the kit itself never leaves one). Copy it again from its source, pass another file "
+                         f"(option {option}), or delete it to train that step from the start.")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means the same thing to the user
@@ -159,6 +163,34 @@ def check_contents(checkpoint: dict, path: Path, resume: bool, option: str) -> N
         raise WilssError(f"checkpoint '{path}' holds NaN or infinite values (in {bad}) (option {option}): the "
                          "run that wrote it diverged. Retrain that step (e.g. with a lower learning rate) or "
                          "use an earlier checkpoint.")
+
+
+def _first_mismatch(saved: dict, own: dict, prefix: str) -> str | None:
+    """The first key where saved weights and a module's own state differ: absent on one side, or shaped
+    otherwise."""
+    for key, value in own.items():
+        if key not in saved:
+            return f"'{prefix}{key}' is not in the checkpoint"
+        found, expected = getattr(saved[key], "shape", None), getattr(value, "shape", None)
+        if found != expected:
+            return (f"'{prefix}{key}' has shape {tuple(found or ())} in the checkpoint but "
+                    f"{tuple(expected or ())} in the model")
+    extra = next((key for key in saved if key not in own), None)
+    return None if extra is None else f"the checkpoint has '{prefix}{extra}', which the model lacks"
+
+
+def check_fits(checkpoint: dict, modules: dict[str, torch.nn.Module], path: Path, option: str) -> None:
+    """Refuse a resume state whose weights do not fit the modules built for this run, naming the first
+    mismatching key (torch's own error is a traceback listing every one)."""
+    saved = checkpoint["modules"]
+    for name, module in modules.items():
+        problem = (_first_mismatch(saved[name], module.state_dict(), f"{name}.") if isinstance(saved.get(name), dict)
+                   else f"it holds no '{name}' weights")
+        if problem:
+            raise WilssError(f"checkpoint '{path}' does not fit the model of this run: {problem}. It was written "
+                             "by a run with another model or class configuration. Pass another run directory "
+                             f"({option}=...) for this configuration, or delete '{path}' to train the step from "
+                             "the start.")
 
 
 def load_checked(path: Path, expected: dict, option: str, resume: bool = False) -> dict:

@@ -16,7 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from wilss import distributed
 from wilss.atomic import remove_leftover_temporaries
-from wilss.checkpoint import code_version, load_checked, run_meta, save_checkpoint
+from wilss.checkpoint import check_fits, code_version, load_checked, run_meta, save_checkpoint
 from wilss.cli import read_overrides
 from wilss.core import configure_determinism, log, setup_logging
 from wilss.config import (epochs_of, eval_batch_size, load_config, optim_phase, recipe_of, step_layout, task_of,
@@ -270,6 +270,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     # --- resume or start ---------------------------------------------------------------------------------
     resumed_meta: dict = {}
     if inputs.last is not None:
+        check_fits(inputs.last, trainer.method.modules(), out.last, "run_dir")
         trainer.load_resume_state(inputs.last, dist.rank)
         resumed_meta = inputs.last["meta"]
         log.info("resumed from %s at epoch %d, iteration %d", out.last, progress.epoch, progress.iteration)

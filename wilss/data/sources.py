@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from wilss.data.validate import confined, drop_duplicates, read_list_lines
+from wilss.data.validate import confined, drop_duplicates, list_id, read_list_lines
 from wilss.errors import WilssError
 
 VOC_SPLIT_FILES = {"train": "train_aug.txt", "val": "val.txt"}
@@ -44,6 +44,10 @@ def _require_dir(root: Path, option: str) -> Path:
 
 
 def _read_list(path: Path, option: str) -> list[tuple[int, str]]:
+    if path.is_dir():
+        raise WilssError(f"split list '{path}' is a folder, not a text file (dataset root from option {option}). "
+                         "Move the folder away and put the list there (see docs/data.md; `wilss data prepare` "
+                         "writes it).")
     if not path.is_file():
         raise WilssError(
             f"split list '{path}' is missing (dataset root from option {option}). "
@@ -57,8 +61,9 @@ def _voc_entry(root: Path, line: str, where: str) -> tuple[Path, Path]:
     """A VOC list line: '<image> <mask>' paths (MiB/WILSON lists) or a bare image id (VOC's own
     ImageSets/Segmentation lists), which names JPEGImages/<id>.jpg and SegmentationClassAug/<id>.png."""
     parts = line.split()
-    if len(parts) == 1:
-        parts = [f"JPEGImages/{parts[0]}.jpg", f"SegmentationClassAug/{parts[0]}.png"]
+    if len(parts) == 1 or all("/" not in part and not Path(part).suffix for part in parts):  # '2007 000003'
+        image_id = list_id(line, where)
+        parts = [f"JPEGImages/{image_id}.jpg", f"SegmentationClassAug/{image_id}.png"]
     if len(parts) != 2:
         raise WilssError(f"{where}: expected an image id or two paths '<image> <mask>', got '{line}'. "
                          "Fix the line or regenerate the list with `wilss data prepare voc`.")
@@ -85,9 +90,12 @@ def coco_split(root: Path, split: str, option: str = "dataset.coco_root") -> Spl
     root = _require_dir(Path(root), option)
     list_file = root / "split" / f"{split}.txt"
     folder = COCO_SPLIT_DIRS[split]
-    entries = [(number, (confined(root, f"images/{folder}/{i}.jpg", f"{list_file}:{number}"),
-                         confined(root, f"annotations/{folder}/{i}.png", f"{list_file}:{number}")))
-               for number, i in _read_list(list_file, option)]
+    entries = []
+    for number, line in _read_list(list_file, option):
+        where = f"{list_file}:{number}"
+        image_id = list_id(line, where)
+        entries.append((number, (confined(root, f"images/{folder}/{image_id}.jpg", where),
+                                 confined(root, f"annotations/{folder}/{image_id}.png", where))))
     pairs = drop_duplicates(entries, list_file)
     return Split(split, tuple(image for image, _ in pairs), tuple(mask for _, mask in pairs), list_file,
                  frozenset(range(92)) | {255})

@@ -42,11 +42,30 @@ def confined(root: Path, relative: str, where: str) -> Path:
     """`root/relative`, refused when it leaves the dataset root (`..`, an absolute path elsewhere, a symlink
     pointing out). A leading '/' means 'from the root', as in the original's lists."""
     path = root / relative.lstrip("/")
-    resolved, real_root = path.resolve(), root.resolve()
+    try:
+        resolved, real_root = path.resolve(), root.resolve()
+    except (RuntimeError, OSError):   # a symlink loop: RuntimeError up to Python 3.12, OSError after
+        raise WilssError(f"{where}: '{relative}' is a symbolic link that leads back to itself (a symlink loop at "
+                         f"'{path}'), so it names no file. Replace the link with the file itself, or remove the "
+                         "line from the list.") from None
     if not resolved.is_relative_to(real_root):
         raise WilssError(f"{where}: '{relative}' points outside the dataset root '{root}' (to '{resolved}'). "
                          "Lists may only name files inside the root: fix the line, or copy the file in.")
     return path
+
+
+def list_id(text: str, where: str) -> str:
+    """An image id from a line of an id-style list (VOC's ImageSets, COCO's split lists), refused when it is an
+    absolute path or holds a space: either would otherwise name a file that does not exist."""
+    if Path(text).is_absolute():
+        raise WilssError(f"{where}: '{text}' is an absolute path, but a line of one entry is an image id, which "
+                         f"the kit looks up under the dataset root. Write the id alone (e.g. '{Path(text).stem}'), "
+                         "or both paths relative to the root ('/JPEGImages/<id>.jpg /SegmentationClassAug/<id>.png').")
+    if len(text.split()) > 1:
+        raise WilssError(f"{where}: '{text}' has a space inside an image id; ids contain no spaces (VOC's read "
+                         f"2007_000032). Fix the line (e.g. '{'_'.join(text.split())}'), or, for a pair of files, "
+                         "give both paths with their extensions ('<image> <mask>').")
+    return text
 
 
 def drop_duplicates(entries: list[tuple[int, tuple[Path, ...]]], list_file: Path) -> list[tuple[Path, ...]]:
