@@ -322,7 +322,8 @@ def test_resume_checkpoint_of_another_shape_names_the_key_and_both_shapes(tmp_pa
     saved = last.read_bytes()
     result = train_cli(tmp_path, f"dataset.root={voc}", f"run_dir={tmp_path / 'run'}", "train.batch_size=2")
     assert_user_error(result, f"checkpoint '{last}' does not fit the model of this run",
-                      "'model.cls.0.weight' has shape (21, 256, 1, 1) in the checkpoint but (16, 256, 1, 1) in the model",
+                      "'model.cls.0.weight' has shape (21, 256, 1, 1) in the checkpoint but (16, 256, 1, 1) in "
+                      "the model",
                       "run_dir=...", f"delete '{last}' to train the step from the start")
     assert last.read_bytes() == saved and not last.with_name("final.pt").exists()
 
