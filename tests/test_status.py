@@ -12,6 +12,7 @@ from wilss.status import DEPENDENCY_GONE, state_column
     # a restart the step has not recorded yet: the job runs again for the seconds before rank 0 writes 'running'
     ("requeued", ("RUNNING", ""), "starting again (was requeued)"),
     ("resubmitted", ("RUNNING", ""), "starting again (was resubmitted)"),
+    ("preempted", ("RUNNING", ""), "starting again (was preempted)"),  # PreemptMode=REQUEUE: the same job again
     # Slurm requeued the job itself (a lost node, an administrator): the manifest still says 'running'
     ("running", ("PENDING", "BeginTime"), "waiting to run again (Slurm requeued the job while the step ran)"),
     # what the step recorded is what happens

@@ -53,7 +53,7 @@ def job_column(manifest: dict, job: tuple[str, str] | None) -> str:
     return f"job {job_id} {state}" + (f" ({detail})" if detail else "")
 
 
-RESTARTING = ("requeued", "resubmitted", "interrupted")  # what a step records when it stops to run again
+RESTARTING = ("requeued", "resubmitted", "interrupted", "preempted")  # what a step records when it stops to run again
 
 
 def state_column(manifest: dict, job: tuple[str, str] | None) -> str:

@@ -47,11 +47,16 @@ def after_interruption(stopped: TrainingInterrupted, cfg: DictConfig, overrides:
         update_manifest(directory, state="interrupted", reason=stopped.reason)
         return
     ending = slurm.ending(job_id)
-    if ending == "preempted":
+    requeues = slurm.preemption_requeues(job_id) if ending == "preempted" else True
+    if requeues is False:  # PreemptMode=CANCEL: the job ends for good
         new = resubmit_preempted(cfg, overrides, job_id)
         log.warning("Slurm preempted job %s and will not requeue it (%s): submitted the step again as job %s; "
                     "it will resume from the checkpoint", job_id, stopped.reason, new)
         return
+    if requeues is None:
+        log.warning("Slurm preempted job %s, and its QOS's PreemptMode cannot be read: not submitting the step "
+                    "again. If the job ends PREEMPTED instead of being requeued, submit the chain again to resume "
+                    "it from the checkpoint", job_id)
     if ending:
         update_manifest(directory, state=ending, reason=f"{stopped.reason}; Slurm {ending} the job")
         log.warning("Slurm %s job %s (%s): not requeueing it", ending, job_id, stopped.reason)

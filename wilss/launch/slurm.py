@@ -3,6 +3,7 @@ controller is down) and failing with a message that names the command."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, replace
@@ -99,6 +100,18 @@ def my_jobs() -> list[QueuedJob]:
     listed = _run(["squeue", "--me", "-h", "-o", "%i|%j|%T|%r|%Z|%o"], check=False)
     jobs = [QueuedJob(*line.split("|", 5)) for line in listed.splitlines()]
     return [replace(job, reason="" if job.reason == "None" else job.reason) for job in jobs]
+
+
+def preemption_requeues(job_id: str) -> bool | None:
+    """Whether Slurm requeues this job when it preempts it: the PreemptMode of the job's QOS, or of its partition
+    (which shows the cluster's) where the QOS says 'cluster'. None when that cannot be read."""
+    fields = _run(["squeue", "-h", "-t", "all", "-j", job_id, "-o", "%q|%P"], check=False).partition("\n")[0]
+    qos, _, partition = fields.partition("|")
+    mode = _run(["sacctmgr", "-n", "-P", "show", "qos", qos, "format=PreemptMode"], check=False).lower() if qos else ""
+    if mode in ("", "cluster") and partition:
+        found = re.search(r"PreemptMode=(\S+)", _run(["scontrol", "show", "partition", partition, "-o"], check=False))
+        mode = found.group(1).lower() if found else ""
+    return "requeue" in mode if mode else None
 
 
 def submit_line(job_id: str) -> str:
