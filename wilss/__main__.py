@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from wilss import __version__
+
 # command -> (module, entry function taking argv, one-line summary); the order is the order of `wilss --help`.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "chain": ("wilss.chain", "cli", "train every step of a task here, then print the paper's table"),
@@ -28,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "synthetic-web": ("wilss.synthetic.web", "main", "draw synthetic web images for Web-WILSS"),
 }
 
-USAGE = "usage: wilss COMMAND [args]   (wilss COMMAND --help for its own options)\n\n" + "\n".join(
+USAGE = "usage: wilss [--version] COMMAND [args]   (wilss COMMAND --help for its own options)\n\n" + "\n".join(
     f"  {name:<14} {summary}" for name, (_, _, summary) in COMMANDS.items()) + """
 
 Try: wilss chain experiment=demo      (synthetic data, CPU, a few minutes)
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
+        return 0
+    if args[0] in ("-V", "--version"):
+        print(f"wilss {__version__}")
         return 0
     if args[0] not in COMMANDS:
         print(f"wilss: unknown command '{args[0]}'\n\n{USAGE}", file=sys.stderr)

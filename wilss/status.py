@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from wilss.cli import as_invoked
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest
@@ -159,8 +160,8 @@ def sweep_status(sweep: Path) -> list[str]:
 def cli(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] in ("-h", "--help"):
-        print("usage: python -m wilss.status RUN_DIR|SWEEP_DIR\n\nOne line per step: job state, manifest state, "
-              "restarts, progress, metrics, checkpoint. For a sweep: one line per point and step, and a summary.")
+        print(as_invoked("usage: python -m wilss.status RUN_DIR|SWEEP_DIR\n\nOne line per step: job state, manifest state, "
+              "restarts, progress, metrics, checkpoint. For a sweep: one line per point and step, and a summary."))
         return
     if read_sweep_file(Path(args[0])):
         print("\n".join(sweep_status(Path(args[0]))))

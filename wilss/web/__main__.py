@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from wilss.cli import as_invoked
+
 # command -> module with a `cli(argv)` entry point
 COMMANDS = {
     "captions": "wilss.web.captions",
@@ -25,7 +27,7 @@ USAGE = """usage: python -m wilss.web COMMAND [options]   (python -m wilss.web C
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     if not args or args[0] in ("-h", "--help"):
-        print(USAGE)
+        print(as_invoked(USAGE))
         return
     if args[0] not in COMMANDS:
         print(f"wilss.web: unknown command '{args[0]}'\n\n{USAGE}", file=sys.stderr)
