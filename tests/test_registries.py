@@ -34,7 +34,7 @@ def test_the_method_config_decides_what_the_step_learns_from():
 
 
 class MemoryLogger:
-    def __init__(self, files):
+    def __init__(self, files, resumed_after=None):
         self.files, self.values, self.closed = files, [], False
 
     def scalars(self, values, step):
@@ -59,3 +59,22 @@ def test_a_new_metric_logger_is_one_registered_class(tmp_path):
     assert list(files.tensorboard.glob("events.out.tfevents.*"))
     assert MetricLoggers(["memory"], None).loggers == []  # ranks other than 0 log nothing
 
+
+def test_a_resumed_steps_tensorboard_curve_has_each_iteration_once(tmp_path):
+    """The interrupted run logged iterations 1-8 and saved its checkpoint after 5; the resumed run logs 6-8 again.
+    TensorBoard must show each iteration once, with the resumed run's values."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = RunLayout(tmp_path).step(0)
+    first = MetricLoggers(["tensorboard"], files)
+    for step in range(1, 9):
+        first.scalars({"loss/seg": 1.0}, step)
+    first.close()
+    resumed = MetricLoggers(["tensorboard"], files, resumed_after=5)
+    for step in range(6, 9):
+        resumed.scalars({"loss/seg": 2.0}, step)
+    resumed.close()
+    events = EventAccumulator(str(files.tensorboard))
+    events.Reload()
+    curve = [(event.step, event.value) for event in events.Scalars("loss/seg")]
+    assert curve == [(1, 1.0), (2, 1.0), (3, 1.0), (4, 1.0), (5, 1.0), (6, 2.0), (7, 2.0), (8, 2.0)]

@@ -276,7 +276,8 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
         log.info("resumed from %s at epoch %d, iteration %d", out.last, progress.epoch, progress.iteration)
 
     # --- hooks and loop ----------------------------------------------------------------------------------
-    board = MetricLoggers(list(cfg.train.loggers), out if dist.is_main else None)
+    board = MetricLoggers(list(cfg.train.loggers), out if dist.is_main else None,
+                          progress.global_iteration if inputs.last is not None else None)
     eval_cfg = {"device": dist.device, "precision": precision, "channels_last": channels_last}
     validation = ValidationHook(cfg.train.val_interval, val_loader, task, eval_cfg, board, dist.is_main,
                                 cfg.train.image_panels, stop)

@@ -1,5 +1,7 @@
 """Metric loggers (`train.loggers`, a list of names): each module of this package registers a builder in
-`LOGGERS` that takes the step's layout and returns a `MetricLogger`. The hooks write to `MetricLoggers`, which
+`LOGGERS` that takes the step's layout and the global iteration a resumed step continues after (None for a fresh
+start: a logger drops what it had recorded after that point, which the step now runs again) and returns a
+`MetricLogger`. The hooks write to `MetricLoggers`, which
 hands every value to each configured logger on rank 0. Adding a sink (W&B, MLflow, CSV): one module here."""
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ class MetricLogger(Protocol):
     def close(self) -> None: ...
 
 
-LOGGERS: Registry[Callable[[StepLayout], MetricLogger]] = Registry("metric logger", __name__, "train.loggers")
+LOGGERS: Registry[Callable[[StepLayout, int | None], MetricLogger]] = Registry("metric logger", __name__, "train.loggers")
 
 
 class MetricLoggers:
     """Every configured logger at once; none on ranks other than 0. `step` is the global iteration."""
 
-    def __init__(self, names: list[str], files: StepLayout | None) -> None:
-        self.loggers = [LOGGERS.get(name)(files) for name in names] if files is not None else []
+    def __init__(self, names: list[str], files: StepLayout | None, resumed_after: int | None = None) -> None:
+        self.loggers = [LOGGERS.get(name)(files, resumed_after) for name in names] if files is not None else []
 
     def scalars(self, values: dict[str, float | None], step: int) -> None:
         present = {name: value for name, value in values.items() if value is not None}

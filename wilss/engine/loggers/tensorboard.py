@@ -9,10 +9,13 @@ from wilss.layout import StepLayout
 
 
 class TensorBoardLogger:
-    def __init__(self, files: StepLayout) -> None:
+    def __init__(self, files: StepLayout, resumed_after: int | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter  # the tensorboard package, only when chosen
 
-        self.writer = SummaryWriter(str(files.tensorboard))
+        # A resumed step runs again the iterations after its checkpoint: their events from the interrupted run
+        # are dropped (purge_step), so each step of a curve appears once.
+        purge = None if resumed_after is None else resumed_after + 1
+        self.writer = SummaryWriter(str(files.tensorboard), purge_step=purge)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         for name, value in values.items():
