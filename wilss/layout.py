@@ -9,6 +9,7 @@
     <run dir>/step<t>/checkpoints/final.pt    weights after the last epoch: the input of step t+1 (+ final.json)
     <run dir>/step<t>/results.{json,csv,md}   the step's evaluation
     <run dir>/step<t>/tensorboard/            scalars and image panels
+    <run dir>/step<t>/metrics.jsonl           scalars, one JSON object a line (train.loggers=[jsonl])
 
 Plain paths only (no torch, no config), so the launch layer and `wilss status` use it on a login node.
 """
@@ -72,6 +73,10 @@ class StepLayout:
     @property
     def tensorboard(self) -> Path:
         return self.dir / "tensorboard"
+
+    @property
+    def metrics_jsonl(self) -> Path:
+        return self.dir / "metrics.jsonl"
 
     def finished(self) -> bool:
         """Trained and evaluated: the final weights and their results exist."""

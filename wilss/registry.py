@@ -1,19 +1,28 @@
-"""Components chosen by name from the config: each kind (backbones, methods, datasets, pseudo-label sources) is
-one package whose modules register their entries, so adding one is a new file in that package plus its config.
+"""Components chosen by name from the config: each kind (backbones, methods, datasets, pseudo-label sources,
+metric loggers) is one registry. Its package lists its built-in modules in a plain import statement, and those
+modules register their entries:
 
-    BACKBONES = Registry("backbone", "wilss.models.backbones", "model.backbone")
+    def _builtin() -> None:                                   # in wilss/models/backbones/__init__.py
+        from wilss.models.backbones import resnet, timm_resnet, timm_vit, wide_resnet  # noqa: F401 (they register)
 
-    @BACKBONES.register("resnet18", "resnet50", "resnet101")    # in wilss/models/backbones/resnet.py
+    BACKBONES = Registry("backbone", __name__, "model.backbone", group="wilss.backbones", builtin=_builtin)
+
+    @BACKBONES.register("resnet18", "resnet50", "resnet101")  # in wilss/models/backbones/resnet.py
     def build_resnet(options): ...
 
-A lookup imports every module of the package once (so an entry is found without a list to update) and fails
-with the option to change and the names that exist.
+Another installed package adds entries without touching this one, through the entry points of the registry's
+`group` (`[project.entry-points."wilss.loggers"]` in its pyproject.toml): a point naming a module
+(`csv = "my_pkg.csv_logger"`) is imported and registers itself; a point naming a callable
+(`csv = "my_pkg.csv_logger:CsvLogger"`) is registered under the point's name.
+
+The first lookup imports the built-in modules, then the entry points, once; an unknown name fails with the
+option to change and the names that exist.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import types
+from importlib.metadata import EntryPoint, entry_points
 from typing import Callable, Generic, TypeVar
 
 from wilss.errors import WilssError
@@ -22,8 +31,9 @@ Entry = TypeVar("Entry")
 
 
 class Registry(Generic[Entry]):
-    def __init__(self, kind: str, package: str, option: str) -> None:
-        self.kind, self.package, self.option = kind, package, option
+    def __init__(self, kind: str, package: str, option: str, *, group: str, builtin: Callable[[], object]) -> None:
+        self.kind, self.package, self.option, self.group = kind, package, option, group
+        self._builtin = builtin
         self._entries: dict[str, Entry] = {}
         self._loaded = False
 
@@ -37,11 +47,34 @@ class Registry(Generic[Entry]):
         return add
 
     def _load(self) -> None:
-        if not self._loaded:
-            package = importlib.import_module(self.package)
-            for module in pkgutil.iter_modules(package.__path__):
-                importlib.import_module(f"{self.package}.{module.name}")
-            self._loaded = True
+        if self._loaded:
+            return
+        self._loaded = True  # set first: a module being imported may look its registry up
+        try:
+            self._builtin()
+            for point in entry_points(group=self.group):
+                self._load_entry_point(point)
+        except BaseException:
+            self._loaded = False
+            raise
+
+    def _load_entry_point(self, point: EntryPoint) -> None:
+        package = point.dist.name if point.dist is not None else "the package that declares it"
+        where = f"the {self.group} entry point {point.name} = {point.value} of {package}"
+        try:
+            loaded = point.load()
+        except Exception as error:  # the third-party code's own failure, whatever it is
+            raise WilssError(f"{where} does not load ({type(error).__name__}: {error}); fix it or uninstall "
+                             f"{package} (pip uninstall {package}).") from error
+        if isinstance(loaded, types.ModuleType):
+            return  # the module registered its entries when it was imported
+        if not callable(loaded):
+            raise WilssError(f"{where} names a {type(loaded).__name__}, not a module or a callable {self.kind} "
+                             f"builder; point it at one (module or module:callable).")
+        if point.name in self._entries and self._entries[point.name] is not loaded:
+            raise WilssError(f"{where} is named like an existing {self.kind} ({point.name}); rename the entry "
+                             f"point in {package}'s metadata.")
+        self._entries[point.name] = loaded
 
     def names(self) -> list[str]:
         self._load()
@@ -51,5 +84,6 @@ class Registry(Generic[Entry]):
         self._load()
         if name not in self._entries:
             raise WilssError(f"{self.option}={name} is not a known {self.kind}; choose one of "
-                             f"{', '.join(self.names())} (or add a module to {self.package}).")
+                             f"{', '.join(self.names())} (or add a module to {self.package}, or an entry point "
+                             f"of the group {self.group} to your own package).")
         return self._entries[name]

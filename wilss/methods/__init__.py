@@ -4,7 +4,8 @@ A method exposes `losses(batch, epoch) -> dict[str, Tensor]`, `param_groups(phas
 `modules() -> dict[str, nn.Module]` (everything it trains, saved by name in checkpoints). Each module of this
 package registers its builders in `METHODS` under the `method.name` of their configs; what a method decides
 about the rest of the run (labels, classes, recipe, initialisation) is in its config (`wilss.config.StepRecipe`).
-Adding a method: a module here plus a `wilss/configs/method/<name>.yaml` (docs/design.md).
+Adding a method: a module here (listed in `_builtin`) plus a `wilss/configs/method/<name>.yaml`, or a `wilss.methods`
+entry point of your own package (docs/design.md).
 """
 
 from __future__ import annotations
@@ -34,4 +35,9 @@ class MethodContext:
     sync_bn: bool                                 # batch statistics over all ranks (model.sync_bn, several ranks)
 
 
-METHODS: Registry[Callable[[MethodContext], object]] = Registry("method", __name__, "method.name")
+def _builtin() -> None:
+    from wilss.methods import supervised, wilson  # noqa: F401 (they register)
+
+
+METHODS: Registry[Callable[[MethodContext], object]] = Registry(
+    "method", __name__, "method.name", group="wilss.methods", builtin=_builtin)

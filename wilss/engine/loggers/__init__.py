@@ -2,7 +2,8 @@
 `LOGGERS` that takes the step's layout and the global iteration a resumed step continues after (None for a fresh
 start: a logger drops what it had recorded after that point, which the step now runs again) and returns a
 `MetricLogger`. The hooks write to `MetricLoggers`, which
-hands every value to each configured logger on rank 0. Adding a sink (W&B, MLflow, CSV): one module here."""
+hands every value to each configured logger on rank 0. Adding a sink (W&B, MLflow, CSV): one module here, listed
+in `_builtin`, or one in your own package declared as a `wilss.loggers` entry point (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ class MetricLogger(Protocol):
     def close(self) -> None: ...
 
 
-LOGGERS: Registry[Callable[[StepLayout, int | None], MetricLogger]] = Registry("metric logger", __name__, "train.loggers")
+def _builtin() -> None:
+    from wilss.engine.loggers import jsonl, tensorboard  # noqa: F401 (they register)
+
+
+LOGGERS: Registry[Callable[[StepLayout, int | None], MetricLogger]] = Registry(
+    "metric logger", __name__, "train.loggers", group="wilss.loggers", builtin=_builtin)
 
 
 class MetricLoggers:

@@ -2,7 +2,8 @@
 package registers a builder in `PSEUDO_LABELS`. A source is built from the method config and called every
 iteration as `source(images, localizer_logits, labels) -> (m, m_refined)`: per-pixel class scores (B, C, h, w)
 at feature resolution, zero for classes absent from the image-level labels; `m` becomes the segmentation
-targets (docs/method.md, "Pseudo-labels"), `m_refined` the localizer's own hard targets.
+targets (docs/method.md, "Pseudo-labels"), `m_refined` the localizer's own hard targets. Adding one: a module here
+(listed in `_builtin`) or a `wilss.pseudo_labels` entry point of your own package (docs/design.md).
 """
 
 from __future__ import annotations
@@ -15,5 +16,9 @@ from wilss.registry import Registry
 
 PseudoLabelSource = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
-PSEUDO_LABELS: Registry[Callable[..., PseudoLabelSource]] = Registry("pseudo-label source", __name__,
-                                                                     "method.pseudo_labels")
+def _builtin() -> None:
+    from wilss.methods.pseudo_labels import localizer  # noqa: F401 (it registers)
+
+
+PSEUDO_LABELS: Registry[Callable[..., PseudoLabelSource]] = Registry(
+    "pseudo-label source", __name__, "method.pseudo_labels", group="wilss.pseudo_labels", builtin=_builtin)
