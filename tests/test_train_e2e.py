@@ -40,7 +40,8 @@ def results(run_dir):
 
 
 def test_step0_writes_checkpoints_results_and_tensorboard(tmp_path):
-    result = train(tmp_path, "train.epochs_base=2", "train.val_interval=1", "run_dir=" + str(tmp_path / "run"))
+    result = train(tmp_path, "train.epochs_base=2", "train.val_interval=1", "run_dir=" + str(tmp_path / "run"),
+                   "train.loggers=[tensorboard,jsonl]")
     assert result.returncode == 0, result.stderr[-3000:]
     step = tmp_path / "run" / "step0"
     for name in ("config.yaml", "train.log", "results.json", "results.csv", "results.md",
@@ -58,6 +59,11 @@ def test_step0_writes_checkpoints_results_and_tensorboard(tmp_path):
     assert len(re.findall(r"evaluation: \d+ images$", log, flags=re.M)) == 2, log
     assert "final evaluation on val: the validation after the last epoch" in log
     assert sidecar["metrics"]["miou_all"] == summary["miou_all"]
+    records = [json.loads(line) for line in (step / "metrics.jsonl").read_text().splitlines()]
+    validations = [record for record in records if "val/miou_all" in record]
+    assert [record["step"] for record in validations] == [2, 4]  # after epochs 1 and 2 (global iterations)
+    assert validations[-1]["val/miou_all"] == summary["miou_all"]
+    assert {"loss/seg", "lr/body"} <= {name for record in records for name in record}
 
 
 def test_two_gloo_processes_evaluate_exactly_like_one(tmp_path):

@@ -1,6 +1,7 @@
-"""Scalars as JSON lines in `<step dir>/metrics.jsonl`: one object per logged iteration,
-`{"step": <global iteration>, "<name>": <value>, ...}`, flushed as it is written, for tools without TensorBoard
-(`pandas.read_json(path, lines=True)`, `jq`). An image is one line with its name and shape, not its pixels."""
+"""Scalars as JSON lines in `<step dir>/metrics.jsonl`: one object per group the hooks log (losses and lr,
+throughput, validation mIoU), `{"step": <global iteration>, "<name>": <value>, ...}`, flushed as it is written,
+for tools without TensorBoard (`pandas.read_json(path, lines=True)`, `jq`). An image is one line with its name
+and shape, not its pixels."""
 
 from __future__ import annotations
 
