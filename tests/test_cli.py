@@ -30,3 +30,17 @@ def test_a_commands_help_names_it_as_typed(command):
 def test_hydras_multirun_flag_is_accepted_where_comma_values_already_sweep():
     assert read_overrides(["-m", "seed=0,1", "--multirun", "method=wilson,ft"], "") == ["seed=0,1",
                                                                                         "method=wilson,ft"]
+
+
+@pytest.mark.parametrize("command", ["chain", "train", "submit"])
+@pytest.mark.parametrize("flag", [["--cfg"], ["--cfg", "job"], ["--cfg", "all"]])
+def test_cfg_prints_the_composed_configuration_and_runs_nothing(command, flag, tmp_path):
+    result = run_cli(["wilss", command, *flag, "experiment=demo", "name=shown", f"output_root={tmp_path}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^name: shown$", result.stdout, flags=re.M) and "dataset:" in result.stdout
+    assert not any(tmp_path.iterdir()), "nothing is trained, queued or written"
+
+
+def test_cfg_hydra_is_refused_with_what_to_use():
+    result = run_cli(["wilss", "chain", "--cfg", "hydra", "experiment=demo"], cwd=REPO)
+    assert result.returncode == 2 and "--cfg (or --cfg job) prints the job's" in result.stderr

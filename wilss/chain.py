@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from wilss import distributed
 from wilss.cli import read_overrides
-from wilss.config import load_config, run_layout, task_of
+from wilss.config import load_config, printed_config, run_layout, task_of
 from wilss.core import log
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError, exit_on_user_error
@@ -78,21 +78,22 @@ def run_sweep(overrides: list[str]) -> list[str]:
     return failed
 
 
-USAGE = """usage: python -m wilss.chain [key=value | group=option ...]
+USAGE = """usage: python -m wilss.chain [--cfg [job]] [-m] [key=value | group=option ...]
 
 Train all steps of the task in order (step 0, then every incremental step), then print old / new / all mIoU
 after each step. Same overrides as `python -m wilss.train`, e.g.
   python -m wilss.chain experiment=demo
   python -m wilss.chain dataset.root=/data/voc task=15-1 overlap=true
   python -m wilss.chain experiment=demo seed=0,1 method=wilson,ft        # a sweep: one chain per point
-Sweep values (a,b or range(n)) run one chain per point under sweep_dir=, then write its report.
+Sweep values (a,b or range(n)) run one chain per point under sweep_dir=, then write its report (-m, Hydra's
+multirun flag, is accepted and changes nothing). --cfg prints the composed configuration and exits.
 """
 
 
 @exit_on_user_error
 def cli(argv: list[str] | None = None) -> None:
     args = read_overrides(argv, USAGE)
-    if args is None:
+    if args is None or printed_config(args):
         return
     try:
         if is_sweep(args):

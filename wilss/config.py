@@ -219,3 +219,17 @@ def eval_batch_size(cfg: DictConfig) -> int:
 
 def to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def printed_config(args: list[str]) -> bool:
+    """Hydra's `--cfg [job|all]`: print the composed configuration instead of running; True when it did. (`all`
+    would add Hydra's own run configuration, which the kit does not use; `--cfg hydra` is refused for that.)"""
+    if "--cfg" not in args:
+        return False
+    at = args.index("--cfg")
+    which = args[at + 1] if at + 1 < len(args) and args[at + 1] in ("job", "hydra", "all") else None
+    if which == "hydra":
+        raise WilssError("--cfg hydra: the kit composes its configuration without Hydra's run configuration; "
+                         "--cfg (or --cfg job) prints the job's.")
+    print(to_yaml(load_config(args[:at] + args[at + (2 if which else 1):])))
+    return True

@@ -19,8 +19,8 @@ from wilss.atomic import remove_leftover_temporaries
 from wilss.checkpoint import check_fits, code_version, load_checked, run_meta, save_checkpoint
 from wilss.cli import read_overrides
 from wilss.core import configure_determinism, log, setup_logging
-from wilss.config import (epochs_of, eval_batch_size, load_config, optim_phase, recipe_of, step_layout, task_of,
-                          to_yaml)
+from wilss.config import (epochs_of, eval_batch_size, load_config, optim_phase, printed_config, recipe_of,
+                          step_layout, task_of, to_yaml)
 from wilss.data.build import build_eval_datasets, build_training_stream, subset_size
 from wilss.data.check import check_step_data
 from wilss.data.tasks import get_task
@@ -314,7 +314,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     return final_evaluation(cfg, task, model, dist, precision, channels_last, out, stop, evaluated)
 
 
-USAGE = """usage: python -m wilss.train [--cfg] [key=value | group=option ...]
+USAGE = """usage: python -m wilss.train [--cfg [job]] [key=value | group=option ...]
 
 Train one step of an incremental segmentation task. Overrides are Hydra syntax, e.g.
   python -m wilss.train experiment=demo
@@ -322,7 +322,8 @@ Train one step of an incremental segmentation task. Overrides are Hydra syntax, 
 Groups: dataset (voc, coco-voc, synthetic), task, model, method (wilson, ft, joint), optim, train, eval,
 replay, web, launch, experiment, mode (default | reference: the original code's arithmetic, to compare with the
 paper's code).
---cfg prints the composed configuration and exits. See README.md for the mapping from the original flags.
+--cfg prints the composed configuration and exits. The project's README maps the original code's flags to
+overrides.
 """
 
 
@@ -331,10 +332,9 @@ def cli(argv: list[str] | None = None) -> None:
     args = read_overrides(argv, USAGE)
     if args is None:
         return
-    cfg = load_config([a for a in args if a != "--cfg"])
-    if "--cfg" in args:
-        print(to_yaml(cfg))
+    if printed_config(args):
         return
+    cfg = load_config(args)
     try:
         main(cfg)
     finally:
