@@ -19,9 +19,9 @@ def available() -> bool:
     return shutil.which("sbatch") is not None
 
 
-def _run(args: list[str], check: bool = True) -> str:
+def _run(args: list[str], check: bool = True, cwd: str | None = None, env: dict[str, str] | None = None) -> str:
     try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=cwd, env=env)
     except (OSError, subprocess.TimeoutExpired) as err:
         raise WilssError(f"'{' '.join(args)}' failed: {err}. Is Slurm reachable from this machine?") from None
     if check and done.returncode:
@@ -121,14 +121,7 @@ def submit_line(job_id: str) -> str:
 
 def sbatch(args: list[str], cwd: str, env: dict[str, str]) -> str:
     """Submit (`sbatch --parsable ARGS` in `cwd` with `env`); the new job's id."""
-    try:
-        done = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True, timeout=60, cwd=cwd,
-                              env=env)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise WilssError(f"'sbatch {' '.join(args)}' failed: {err}") from None
-    if done.returncode:
-        raise WilssError(f"'sbatch {' '.join(args)}' failed (exit {done.returncode}): {done.stderr.strip()}")
-    return done.stdout.strip().split(";")[0]
+    return _run(["sbatch", "--parsable", *args], cwd=cwd, env=env).split(";")[0]
 
 
 def depend_on(job_id: str, dependency: str) -> bool:
