@@ -16,6 +16,7 @@ from pathlib import Path
 import submitit
 from omegaconf import DictConfig, OmegaConf
 
+from wilss import preflight
 from wilss.config import load_config, run_layout, step_layout, task_of
 from wilss.errors import WilssError
 from wilss.launch import slurm
@@ -123,8 +124,6 @@ def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan]]
     cluster = resolve_cluster(cfg)
     check_resources(cfg, cluster)
     if cfg.launch.preflight:
-        from wilss import preflight  # imported here: its checks load torch, which `wilss submit --help` must not
-
         preflight.require(cfg)
     plans = plan_chain(cfg, cluster)
     previous = None

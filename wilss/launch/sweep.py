@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
+from wilss import preflight
 from wilss.config import load_config
 from wilss.launch.manifest import update_manifest
 from wilss.launch.step import StepJob
@@ -179,8 +180,6 @@ def submit_sweep(overrides: list[str]) -> tuple[Sweep, str, list[Unit], list[Arr
     cfg = load_config(list(sweep.points[0].overrides))
     cluster = resolve_cluster(cfg)
     if cfg.launch.preflight:
-        from wilss import preflight  # imported here, as in the submitter: its checks read the submitter
-
         for members in sweep.groups().values():  # one per step 0: the data, weights and resources it needs
             preflight.require(load_config(sweep.overrides_for(members[0], 0)))
     prepare(sweep)

@@ -14,17 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from wilss.core import DOWNLOAD_HELP
 from wilss.errors import WilssError
-
-# The files and md5s of the mapillary model zoo (the md5s are also each model config's `pretrained_md5`).
-DOWNLOAD_HELP = (
-    "Download it from the model zoo in the mapillary/inplace_abn README: for resnet101 'ResNet101v1, InPlace-ABN sync' "
-    "saved as resnet101_iabn_sync.pth.tar (md5 1552ae0f3d610108df702135f56bd27b; also mirrored at "
-    "https://github.com/arthurdouillard/CVPR2021_PLOP/releases/download/v1.0/resnet101_iabn_sync.pth.tar), for "
-    "wideresnet38 'WideResNet38, InPlace-ABN' saved as wide_resnet38_ipabn_lr_256.pth.tar "
-    "(md5 1c085ab70b789cc1d6c1594f7a761007). Do not use the 'Download' link of the WILSON README: it is the "
-    "ResNeXt-101 model, which does not fit. Or set model.pretrained=null to start from random weights."
-)
 
 
 def file_md5(path: Path) -> str:

@@ -1,5 +1,5 @@
-"""The checks of a run before it starts: `wilss doctor [overrides]` runs them all, `wilss submit` the cheap ones
-before it queues anything (`launch.preflight=false` skips them).
+"""The checks of a run before it starts: `wilss doctor [overrides]` runs them all, `wilss submit` the quick,
+torch-free part of each before it queues anything (`launch.preflight=false` skips them).
 
 A check is a function `check(cfg) -> list[str]`: one line per problem, each naming the file or option at fault
 and the fix; it raises `Skipped` (with the reason) when this run gives it nothing to look at, so that nothing
@@ -22,21 +22,23 @@ from wilss.preflight.skip import Skipped
 @dataclass(frozen=True)
 class Check:
     name: str
-    run: Callable[[DictConfig], list[str]]
-    cheap: bool  # a second or two, no dataset scan or checksum: runs before every submit
+    run: Callable[[DictConfig], list[str]]  # every aspect: what `wilss doctor` runs
+    # What `wilss submit` runs before every submission, None for nothing: a second or two, no dataset scan or
+    # checksum, and no torch (a login node need not load it; building a model or loading the extension does).
+    before_submit: Callable[[DictConfig], list[str]] | None
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("torch / CUDA / InPlace-ABN", environment.problems, cheap=True),
-    Check("the model builds (optional packages such as timm)", environment.model_problems, cheap=True),
-    Check("dataset layout and split lists", dataset.layout_problems, cheap=True),
-    # cheap once `wilss data check` (or an earlier run) has cached the verdict; a first look decodes the dataset
-    Check("every image and mask decodes", dataset.decode_problems, cheap=True),
-    Check("per-step subset sizes", dataset.subset_problems, cheap=False),
-    Check("ImageNet weights present", weights.presence_problems, cheap=True),
-    Check("ImageNet weights md5", weights.checksum_problems, cheap=False),
-    Check("output directory and free space", outputs.problems, cheap=True),
-    Check("Slurm", slurm.problems, cheap=True),
+    Check("torch / CUDA / InPlace-ABN", environment.problems, environment.installed_problems),
+    Check("the model builds (optional packages such as timm)", environment.model_problems, None),
+    Check("dataset layout and split lists", dataset.layout_problems, dataset.layout_problems),
+    # quick once `wilss data check` (or an earlier run) has cached the verdict; a first look decodes the dataset
+    Check("every image and mask decodes", dataset.decode_problems, dataset.decode_problems),
+    Check("per-step subset sizes", dataset.subset_problems, None),
+    Check("ImageNet weights present", weights.presence_problems, weights.presence_problems),
+    Check("ImageNet weights md5", weights.checksum_problems, None),
+    Check("output directory and free space", outputs.problems, outputs.writable_problems),
+    Check("Slurm", slurm.problems, slurm.problems),
 )
 
 
@@ -47,14 +49,16 @@ class Outcome:
     skipped: str | None = None  # why the check had nothing to look at (then no problems)
 
 
-def run_checks(cfg: DictConfig, cheap_only: bool = False) -> Iterator[Outcome]:
-    """The outcome of every check, in order, as each finishes; a check that cannot run (a WilssError) reports
-    that as its problem, one with nothing to look at for this run (`Skipped`) says why."""
+def run_checks(cfg: DictConfig, before_submit: bool = False) -> Iterator[Outcome]:
+    """The outcome of every check (or of what submit runs of each), in order, as each finishes; a check that
+    cannot run (a WilssError) reports that as its problem, one with nothing to look at for this run (`Skipped`)
+    says why."""
     for check in CHECKS:
-        if cheap_only and not check.cheap:
+        run = check.before_submit if before_submit else check.run
+        if run is None:
             continue
         try:
-            yield Outcome(check.name, check.run(cfg))
+            yield Outcome(check.name, run(cfg))
         except Skipped as skipped:
             yield Outcome(check.name, [], str(skipped))
         except WilssError as err:
@@ -62,8 +66,8 @@ def run_checks(cfg: DictConfig, cheap_only: bool = False) -> Iterator[Outcome]:
 
 
 def require(cfg: DictConfig) -> None:
-    """The cheap checks, as `wilss submit` runs them: any problem stops the submission with every problem listed."""
-    problems = [f"  {outcome.name}: {problem}" for outcome in run_checks(cfg, cheap_only=True)
+    """The checks as `wilss submit` runs them: any problem stops the submission with every problem listed."""
+    problems = [f"  {outcome.name}: {problem}" for outcome in run_checks(cfg, before_submit=True)
                 for problem in outcome.problems]
     if problems:
         raise WilssError("the run would fail; nothing was queued:\n" + "\n".join(problems) +

@@ -8,10 +8,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from wilss.data.build import step_splits, subset_size
-from wilss.data.check import step_verdicts
 from wilss.data.datasets import DATASETS, DatasetSpec
-from wilss.data.index import MAX_REPORTED_PROBLEMS
+from wilss.data.index import MAX_REPORTED_PROBLEMS, checked_presence
 from wilss.data.sources import Split
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError
@@ -27,11 +25,18 @@ def _spec(cfg: DictConfig) -> DatasetSpec:
     return DATASETS.get(cfg.dataset.name)
 
 
+def _step_splits(cfg: DictConfig, step: int) -> list[Split]:
+    """The splits a step reads, from the dataset's registry entry (as `wilss.data.build.step_splits`, which
+    imports torch: `wilss submit` runs these checks on a login node without it)."""
+    task = get_task(cfg.dataset.name, cfg.task.name, step)
+    return [source.split for source in _spec(cfg).sources(cfg.dataset, task).values()]
+
+
 def _splits(cfg: DictConfig) -> list[Split]:
     """Every split the pending steps read, each once; raises WilssError naming the folder or list."""
     splits: dict[Path, Split] = {}
     for step in pending_steps(cfg):
-        for split in step_splits(cfg.dataset, get_task(cfg.dataset.name, cfg.task.name, step)):
+        for split in _step_splits(cfg, step):
             splits.setdefault(split.list_file, split)
     return list(splits.values())
 
@@ -66,10 +71,10 @@ def decode_problems(cfg: DictConfig) -> list[str]:
     only a dataset never checked is decoded, once). The first few problems of each split, one line each."""
     if _not_drawn_yet(cfg):
         raise Skipped(DRAWN_LATER)
-    verdicts = {split.list_file: (split, found) for step in pending_steps(cfg)
-                for split, found in step_verdicts(cfg, get_task(cfg.dataset.name, cfg.task.name, step))}
+    cache = Path(cfg.dataset.cache_dir)
     problems = []
-    for split, found in verdicts.values():
+    for split in _splits(cfg):
+        found = checked_presence(split, cache)[1]
         problems += found[:MAX_REPORTED_PROBLEMS]
         if len(found) > MAX_REPORTED_PROBLEMS:
             problems.append(f"{split.list_file}: {len(found) - MAX_REPORTED_PROBLEMS} more unusable samples; "
@@ -78,6 +83,8 @@ def decode_problems(cfg: DictConfig) -> list[str]:
 
 
 def subset_problems(cfg: DictConfig) -> list[str]:
+    from wilss.data.build import subset_size  # `wilss doctor` only: building the subset loads torch
+
     data, problems = cfg.dataset, []
     published = _spec(cfg).published.subsets
     if not published:

@@ -6,12 +6,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig
 
 from wilss.config import run_dir
 from wilss.data.tasks import get_task
-from wilss.models import build_model
 from wilss.errors import WilssError
 from wilss.preflight.skip import Skipped
 from wilss.preflight.steps import pending_steps
@@ -30,7 +28,12 @@ def existing_ancestor(path: Path) -> Path:
 
 
 def model_bytes(cfg: DictConfig) -> int:
-    """Size of the last step's weights, from a model built on the meta device (no memory, no weights file)."""
+    """Size of the last step's weights, from a model built on the meta device (no memory, no weights file).
+    `wilss doctor` only: building a model needs torch, which `wilss submit` does not load."""
+    import torch
+
+    from wilss.models import build_model
+
     task = get_task(cfg.dataset.name, cfg.task.name, get_task(cfg.dataset.name, cfg.task.name, 0).num_steps - 1)
     with torch.device("meta"):
         model = build_model(cfg.model.backbone, task.classes_per_step, output_stride=cfg.model.output_stride,
@@ -38,7 +41,8 @@ def model_bytes(cfg: DictConfig) -> int:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
 
 
-def problems(cfg: DictConfig) -> list[str]:
+def writable_problems(cfg: DictConfig) -> list[str]:
+    """What `wilss submit` checks: the run directory can be written (its size needs the model: `wilss doctor`)."""
     directory = run_dir(cfg)
     target = existing_ancestor(directory)
     if not target.is_dir():
@@ -49,6 +53,16 @@ def problems(cfg: DictConfig) -> list[str]:
     except OSError as err:
         return [f"output directory {directory}: cannot write in {target} ({err.strerror}): choose a writable "
                 f"output_root=PATH (or run_dir=PATH)"]
+    return []
+
+
+def problems(cfg: DictConfig) -> list[str]:
+    """Writable, with room for the checkpoints of the pending steps."""
+    unwritable = writable_problems(cfg)
+    if unwritable:
+        return unwritable
+    directory = run_dir(cfg)
+    target = existing_ancestor(directory)
     steps = pending_steps(cfg)
     try:
         weights = model_bytes(cfg)

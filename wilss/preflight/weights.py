@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from wilss.models.pretrained import DOWNLOAD_HELP, md5_problem
+from wilss.core import DOWNLOAD_HELP
 from wilss.preflight.skip import Skipped
 from wilss.preflight.steps import pending_steps, trains_from_pixel_labels
 
@@ -35,5 +35,7 @@ def checksum_problems(cfg: DictConfig) -> list[str]:
         raise Skipped("model.pretrained_md5 is not set")
     if not path.is_file():
         raise Skipped("the weights file is missing (see the presence check)")
+    from wilss.models.pretrained import md5_problem  # `wilss doctor` only: the models package loads torch
+
     problem = md5_problem(path, cfg.model.pretrained_md5)
     return [problem] if problem else []
