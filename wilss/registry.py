@@ -1,13 +1,18 @@
 """Components chosen by name from the config: each kind (backbones, methods, datasets, pseudo-label sources,
-metric loggers) is one registry. Its package lists its built-in modules in a plain import statement, and those
-modules register their entries:
+metric loggers) is one registry. The registry object lives in a module of its own inside its package, which the
+built-in modules import to register their entries; the package's `__init__` lists the built-in modules in a plain
+import statement. So the imports point one way: package -> built-in module -> registry module.
 
-    def _builtin() -> None:                                   # in wilss/models/backbones/__init__.py
+    # wilss/models/backbones/registry.py
+    BACKBONES = Registry("backbone", __package__, "model.backbone", group="wilss.backbones")
+
+    # wilss/models/backbones/__init__.py
+    @BACKBONES.builtin
+    def _builtin() -> None:
         from wilss.models.backbones import resnet, timm_resnet, timm_vit, wide_resnet  # noqa: F401 (they register)
 
-    BACKBONES = Registry("backbone", __name__, "model.backbone", group="wilss.backbones", builtin=_builtin)
-
-    @BACKBONES.register("resnet18", "resnet50", "resnet101")  # in wilss/models/backbones/resnet.py
+    # wilss/models/backbones/resnet.py
+    @BACKBONES.register("resnet18", "resnet50", "resnet101")
     def build_resnet(options): ...
 
 Another installed package adds entries without touching this one, through the entry points of the registry's
@@ -31,9 +36,9 @@ Entry = TypeVar("Entry")
 
 
 class Registry(Generic[Entry]):
-    def __init__(self, kind: str, package: str, option: str, *, group: str, builtin: Callable[[], object]) -> None:
+    def __init__(self, kind: str, package: str, option: str, *, group: str) -> None:
         self.kind, self.package, self.option, self.group = kind, package, option, group
-        self._builtin = builtin
+        self._builtin: Callable[[], object] = lambda: None
         self._entries: dict[str, Entry] = {}
         self._loaded = False
 
@@ -45,6 +50,12 @@ class Registry(Generic[Entry]):
                 self._entries[name] = entry
             return entry
         return add
+
+    def builtin(self, load: Callable[[], object]) -> Callable[[], object]:
+        """Decorates the package's function that imports its built-in modules, called on the first lookup. It is
+        set from the package's `__init__`, not passed here: the modules it imports import this registry."""
+        self._builtin = load
+        return load
 
     def _load(self) -> None:
         if self._loaded:

@@ -7,7 +7,7 @@ from torch import nn
 
 from wilss.engine.losses import SEGMENTATION_LOSSES
 from wilss.engine.optim import segmentation_param_groups
-from wilss.methods import METHODS, MethodContext
+from wilss.methods.registry import METHODS, MethodContext
 
 
 class SupervisedStep:

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import wilss.methods.wilson_losses as L
 from wilss.engine.optim import segmentation_param_groups
 from wilss.engine.precision import at_least_fp32
-from wilss.methods import METHODS, MethodContext
-from wilss.methods import wilson_losses as L
-from wilss.methods.pseudo_labels import PSEUDO_LABELS
+from wilss.methods.pseudo_labels.registry import PSEUDO_LABELS
+from wilss.methods.registry import METHODS, MethodContext
 from wilss.models import build_norm
 from wilss.models.localizer import build_localizer
 

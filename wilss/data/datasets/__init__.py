@@ -1,4 +1,5 @@
-"""Datasets by name (`dataset.name`): each module of this package registers a `DatasetSpec` in `DATASETS`.
+"""Datasets by name (`dataset.name`): each module of this package registers a `DatasetSpec` in `DATASETS`
+(`registry.py`).
 
 A spec says which class ids its tasks use (`classes`: the VOC ids 0-20, or the COCO ids of COCO-to-VOC) and
 where each split of a step comes from (`sources`), as `Source`s: a split on disk plus the table from its raw
@@ -9,57 +10,11 @@ mask ids to the task's class ids. `published` holds the official files' sizes
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from wilss.data.datasets.registry import DATASETS, DatasetSpec, Source
 
-import numpy as np
-
-from wilss.data.index import load_presence
-from wilss.data.sources import Split
-from wilss.data.tasks import Task
-from wilss.registry import Registry
-
-IDENTITY = np.arange(256, dtype=np.uint8)
+__all__ = ["DATASETS", "DatasetSpec", "Source"]
 
 
-@dataclass(frozen=True)
-class Source:
-    """One split on disk plus the table that turns its raw ids into the task's class ids."""
-
-    split: Split
-    id_map: np.ndarray = field(default_factory=lambda: IDENTITY)
-
-    def presence(self, cache_dir: Path) -> np.ndarray:
-        raw = load_presence(self.split, cache_dir)
-        mapped = np.zeros_like(raw)
-        for raw_id in np.flatnonzero(raw.any(axis=0)):
-            mapped[:, self.id_map[raw_id]] |= raw[:, raw_id]
-        return mapped
-
-
-@dataclass(frozen=True)
-class Published:
-    """Sizes of the official files, which the preflight compares with what is on disk: lines of each split list
-    (keyed by '<list folder>/<list file>') and the training images of each step in the original's index files
-    (keyed by (task, overlap, step))."""
-
-    lines: dict[str, int] = field(default_factory=dict)
-    subsets: dict[tuple[str, bool, int], int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    classes: str                                          # "voc" | "coco": the ids its tasks are written in
-    sources: Callable[[object, Task], dict[str, Source]]  # (dataset config, task) -> 'train', 'val'[, 'test']
-    overlap: bool = True                                  # whether overlap=true means anything for it
-    drawn: bool = False                                   # drawn into `root` on first use: nothing to check before
-    published: Published = field(default_factory=Published)
-    root_option: str = "root"                             # the folder `wilss data check ROOT` stands for
-
-
+@DATASETS.builtin
 def _builtin() -> None:
     from wilss.data.datasets import coco_voc, synthetic, voc  # noqa: F401 (they register)
-
-
-DATASETS: Registry[DatasetSpec] = Registry("dataset", __name__, "dataset", group="wilss.datasets", builtin=_builtin)

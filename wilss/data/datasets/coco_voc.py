@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from wilss.data.datasets import DATASETS, DatasetSpec, Published, Source
+from wilss.data.class_orders import VOC_TO_COCO, Task
+from wilss.data.datasets.registry import DATASETS, DatasetSpec, Published, Source
 from wilss.data.datasets.voc import VOC_LINES
 from wilss.data.sources import coco_split, voc_split
-from wilss.data.tasks import VOC_TO_COCO, Task
 
 
 def _voc_as_coco() -> np.ndarray:

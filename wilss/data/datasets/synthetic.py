@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wilss.data.datasets import DATASETS, DatasetSpec, Source
+from wilss.data.class_orders import Task
+from wilss.data.datasets.registry import DATASETS, DatasetSpec, Source
 from wilss.data.datasets.voc import voc_sources
-from wilss.data.tasks import Task
 from wilss.synthetic.voc import ensure_synthetic
 
 

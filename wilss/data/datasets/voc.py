@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wilss.data.datasets import DATASETS, DatasetSpec, Published, Source
+from wilss.data.datasets.registry import DATASETS, DatasetSpec, Published, Source
 from wilss.data.sources import voc_split
 
 # The lines of train_aug / val and the training images of each step in the original's index files.

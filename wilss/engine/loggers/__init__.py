@@ -1,35 +1,23 @@
 """Metric loggers (`train.loggers`, a list of names): each module of this package registers a builder in
-`LOGGERS` that takes the step's layout and the global iteration a resumed step continues after (None for a fresh
-start: a logger drops what it had recorded after that point, which the step now runs again) and returns a
-`MetricLogger`. The hooks write to `MetricLoggers`, which
-hands every value to each configured logger on rank 0. Adding a sink (W&B, MLflow, CSV): one module here, listed
-in `_builtin`, or one in your own package declared as a `wilss.loggers` entry point (docs/design.md)."""
+`LOGGERS` (`registry.py`) that takes the step's layout and the global iteration a resumed step continues after
+(None for a fresh start: a logger drops what it had recorded after that point, which the step now runs again) and
+returns a `MetricLogger` (`registry.py`). The hooks write to `MetricLoggers`, which hands every value to each
+configured logger on rank 0. Adding a sink (W&B, MLflow, CSV): one module here, listed in `_builtin`, or one in
+your own package declared as a `wilss.loggers` entry point (docs/design.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
 import torch
 
+from wilss.engine.loggers.registry import LOGGERS
 from wilss.layout import StepLayout
-from wilss.registry import Registry
+
+__all__ = ["LOGGERS", "MetricLoggers"]
 
 
-class MetricLogger(Protocol):
-    def scalars(self, values: dict[str, float | None], step: int) -> None: ...
-
-    def image(self, name: str, image: torch.Tensor, step: int) -> None: ...
-
-    def close(self) -> None: ...
-
-
+@LOGGERS.builtin
 def _builtin() -> None:
     from wilss.engine.loggers import jsonl, tensorboard  # noqa: F401 (they register)
-
-
-LOGGERS: Registry[Callable[[StepLayout, int | None], MetricLogger]] = Registry(
-    "metric logger", __name__, "train.loggers", group="wilss.loggers", builtin=_builtin)
 
 
 class MetricLoggers:

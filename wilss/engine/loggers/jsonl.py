@@ -10,7 +10,7 @@ import json
 import torch
 
 from wilss.atomic import atomic_write_bytes
-from wilss.engine.loggers import LOGGERS
+from wilss.engine.loggers.registry import LOGGERS
 from wilss.layout import StepLayout
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from wilss.engine.loggers import LOGGERS
+from wilss.engine.loggers.registry import LOGGERS
 from wilss.layout import StepLayout
 
 

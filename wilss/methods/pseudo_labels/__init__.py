@@ -1,6 +1,6 @@
 """Where a weak step's pseudo-labels of the new classes come from (`method.pseudo_labels`): each module of this
-package registers a builder in `PSEUDO_LABELS`. A source is built from the method config and called every
-iteration as `source(images, localizer_logits, labels) -> (m, m_refined)`: per-pixel class scores (B, C, h, w)
+package registers a builder in `PSEUDO_LABELS` (`registry.py`). A source is built from the method config and called
+every iteration as `source(images, localizer_logits, labels) -> (m, m_refined)`: per-pixel class scores (B, C, h, w)
 at feature resolution, zero for classes absent from the image-level labels; `m` becomes the segmentation
 targets (docs/method.md, "Pseudo-labels"), `m_refined` the localizer's own hard targets. Adding one: a module here
 (listed in `_builtin`) or a `wilss.pseudo_labels` entry point of your own package (docs/design.md).
@@ -8,17 +8,11 @@ targets (docs/method.md, "Pseudo-labels"), `m_refined` the localizer's own hard 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from wilss.methods.pseudo_labels.registry import PSEUDO_LABELS
 
-import torch
+__all__ = ["PSEUDO_LABELS"]
 
-from wilss.registry import Registry
 
-PseudoLabelSource = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
+@PSEUDO_LABELS.builtin
 def _builtin() -> None:
     from wilss.methods.pseudo_labels import localizer  # noqa: F401 (it registers)
-
-
-PSEUDO_LABELS: Registry[Callable[..., PseudoLabelSource]] = Registry(
-    "pseudo-label source", __name__, "method.pseudo_labels", group="wilss.pseudo_labels", builtin=_builtin)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+import wilss.methods.wilson_losses as L
 from wilss.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from wilss.engine.precision import at_least_fp32
-from wilss.methods import wilson_losses as L
 from wilss.methods.pamr import pamr
-from wilss.methods.pseudo_labels import PSEUDO_LABELS
+from wilss.methods.pseudo_labels.registry import PSEUDO_LABELS
 
 # The original de-normalises PAMR's input with blue mean 0.4069 instead of 0.406 (docs/fidelity.md).
 ORIGINAL_DENORM_MEAN = (0.485, 0.456, 0.4069)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wilss.errors import WilssError
-from wilss.models.backbones import BACKBONES, BackboneOptions
+from wilss.models.backbones.registry import BACKBONES, BackboneOptions
 from wilss.models.initialization import init_body
 from wilss.models.pretrained import load_imagenet_weights
 from wilss.models.resnet import RESNET_SPECS, STAGE_DILATIONS, ResNet

@@ -7,7 +7,7 @@ from pathlib import Path
 from torch import nn
 
 from wilss.errors import MissingDependency, WilssError
-from wilss.models.backbones import BackboneOptions
+from wilss.models.backbones.registry import BackboneOptions
 
 
 def create_timm_model(options: BackboneOptions, **kwargs) -> nn.Module:

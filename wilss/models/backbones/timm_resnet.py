@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wilss.models.backbones import BACKBONES, BackboneOptions
+from wilss.models.backbones.registry import BACKBONES, BackboneOptions
 from wilss.models.backbones.timm_common import create_timm_model
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from wilss.errors import WilssError
-from wilss.models.backbones import BACKBONES, BackboneOptions
+from wilss.models.backbones.registry import BACKBONES, BackboneOptions
 from wilss.models.backbones.timm_common import create_timm_model
 
 

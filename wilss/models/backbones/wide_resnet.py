@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-from wilss.models.backbones import BACKBONES, BackboneOptions
+from wilss.models.backbones.registry import BACKBONES, BackboneOptions
 from wilss.models.initialization import init_body
 from wilss.models.pretrained import load_imagenet_weights
 from wilss.models.wide_resnet import WiderResNetA2
