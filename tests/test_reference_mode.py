@@ -12,7 +12,9 @@ from torch import nn
 
 from wilss import distributed
 from wilss.bench import build_trainer, make_step0_checkpoint
-from wilss.config import load_config, task_of
+from wilss.config import load_config
+from wilss.engine.runtime import PLAIN_CPU
+from wilss.spec import resolve
 from wilss.train import build_step_model
 
 
@@ -25,8 +27,7 @@ def base(tmp_path) -> list[str]:
 
 def body_convs(backbone: str, mode: str) -> list[nn.Conv2d]:
     cfg = load_config([f"mode={mode}", "dataset=synthetic", f"model={backbone}", "step=0"])
-    model = build_step_model(cfg, task_of(cfg), distributed.init_distributed("cpu"), channels_last=False)
-    distributed.shutdown()
+    model = build_step_model(resolve(cfg).current.model, PLAIN_CPU)
     return [m for m in model.body.modules() if isinstance(m, nn.Conv2d)]
 
 

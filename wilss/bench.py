@@ -53,18 +53,17 @@ def synchronize(device: torch.device) -> None:
 def build_trainer(cfg):
     """A step's trainer exactly as `wilss.train` builds it, and one training batch."""
     from wilss import distributed
-    from wilss.config import task_of
-    from wilss.engine.precision import resolve_precision
+    from wilss.engine.runtime import resolve_runtime
+    from wilss.spec import resolve
     from wilss.train import build_trainer as build_step_trainer
     from wilss.train import load_step_checkpoints
 
     dist = distributed.init_distributed(cfg.train.device)
     torch.manual_seed(cfg.seed)
-    precision = resolve_precision(cfg.train.precision, dist.device)
-    channels_last = cfg.train.channels_last and cfg.model.norm == "native"
-    task = task_of(cfg)
-    previous = load_step_checkpoints(cfg, task).previous
-    trainer = build_step_trainer(cfg, task, dist, precision, channels_last, previous)
+    step = resolve(cfg).current
+    previous = load_step_checkpoints(cfg, step).previous
+    run = resolve_runtime(cfg.train, cfg.model, dist.device, dist.world_size)
+    trainer = build_step_trainer(cfg, step, dist, run, previous)
     trainer.sampler.set_epoch(0)
     return trainer, next(iter(trainer.loader))
 
@@ -85,11 +84,11 @@ def time_training(cfg, steps: int, warmup: int = 2) -> dict:
 
 
 def time_data(cfg, batches: int) -> dict:
-    from wilss.config import task_of
     from wilss.data.build import build_train_dataset
     from wilss.data.sampler import ShardSampler
+    from wilss.spec import resolve
 
-    train_set = build_train_dataset(cfg.dataset, task_of(cfg), cfg.overlap)
+    train_set = build_train_dataset(cfg.dataset, resolve(cfg).current.task, cfg.overlap)
     sampler = ShardSampler(len(train_set), 0, 1, cfg.seed, cfg.train.batch_size)
     loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.train.batch_size, sampler=sampler,
                                          num_workers=1, persistent_workers=True)
@@ -109,21 +108,20 @@ def time_data(cfg, batches: int) -> dict:
 
 def time_eval(cfg) -> dict:
     from wilss import distributed
-    from wilss.config import task_of
     from wilss.data.build import build_eval_datasets
     from wilss.engine.evaluate import eval_loader, evaluate
-    from wilss.engine.precision import resolve_precision
+    from wilss.engine.runtime import resolve_runtime
+    from wilss.spec import resolve
     from wilss.train import build_step_model
 
     dist = distributed.init_distributed(cfg.train.device)
-    task = task_of(cfg)
-    channels_last = cfg.train.channels_last and cfg.model.norm == "native"
-    precision = resolve_precision(cfg.train.precision, dist.device)
-    model = build_step_model(cfg, task, dist, channels_last)
+    step = resolve(cfg).current
+    task, run = step.task, resolve_runtime(cfg.train, cfg.model, dist.device, dist.world_size)
+    model = build_step_model(step.model, run)
     loader = eval_loader(build_eval_datasets(cfg.dataset, task, "parity")["val"], dist, cfg.train.batch_size, 0)
-    evaluate(model, loader, len(task.order), dist.device, precision, channels_last)  # warm-up pass
+    evaluate(model, loader, len(task.order), run.device, run.precision, run.channels_last)  # warm-up pass
     start = time.perf_counter()
-    evaluate(model, loader, len(task.order), dist.device, precision, channels_last)
+    evaluate(model, loader, len(task.order), run.device, run.precision, run.channels_last)
     return {"images_per_s": len(loader.dataset) / (time.perf_counter() - start)}
 
 
@@ -193,16 +191,17 @@ def run_worker(part: str, overrides: list[str], args: argparse.Namespace, work: 
 
 def make_step0_checkpoint(base: list[str], work: Path) -> Path:
     """Step 1 starts from a step-0 `final.pt`; its weights do not matter for speed, so train none."""
-    from wilss import distributed
     from wilss.checkpoint import run_meta, save_checkpoint
-    from wilss.config import load_config, task_of
+    from wilss.config import load_config
+    from wilss.engine.runtime import PLAIN_CPU
+    from wilss.spec import resolve
     from wilss.train import build_step_model
 
     cfg = load_config([*base, "step=0"])
-    task = task_of(cfg)
-    model = build_step_model(cfg, task, distributed.init_distributed("cpu"), channels_last=False)
+    step = resolve(cfg).current
+    model = build_step_model(step.model, PLAIN_CPU)
     path = work / "step0-final.pt"
-    save_checkpoint(path, {"modules": {"model": model.state_dict()}}, run_meta(task, cfg.overlap, cfg.model))
+    save_checkpoint(path, {"modules": {"model": model.state_dict()}}, run_meta(step.task, cfg.overlap, cfg.model))
     return path
 
 

@@ -49,8 +49,7 @@ def evaluate_checkpoint(checkpoint: Path, overrides: list[str], out: Path | None
     log.info("evaluating %s%s on %s %s step %d (eval.mode=%s, %s, precision %s)", checkpoint,
              " (original code's format)" if trained.original_format else "", trained.cfg.dataset.name,
              trained.task.name, trained.task.step, trained.cfg.eval.mode, trained.device, trained.precision)
-    results = final_evaluation(trained.cfg, trained.task, trained.model, trained.dist, trained.precision,
-                               trained.channels_last, layout)
+    results = final_evaluation(trained.cfg, trained.task, trained.model, trained.dist, trained.run, layout)
     log.info("results written to %s", layout.results)
     return results
 

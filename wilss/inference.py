@@ -19,10 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from wilss import distributed
 from wilss.checkpoint import check_contents, check_meta, load_checkpoint, run_meta
-from wilss.config import load_config, task_of, validate
+from wilss.config import load_config, validate
 from wilss.data.tasks import Task
-from wilss.engine.precision import resolve_precision
+from wilss.engine.runtime import Runtime, resolve_runtime
 from wilss.errors import WilssError
+from wilss.spec import ModelSpec, resolve
 from wilss.train import build_step_model
 
 OPTION = "--checkpoint"
@@ -45,13 +46,26 @@ class TrainedModel:
     task: Task
     class_names: list[str]
     dist: distributed.DistInfo
-    precision: str
-    channels_last: bool
+    run: Runtime
     original_format: bool
 
     @property
     def device(self) -> torch.device:
-        return self.dist.device
+        return self.run.device
+
+    @property
+    def precision(self) -> str:
+        return self.run.precision
+
+    @property
+    def channels_last(self) -> bool:
+        return self.run.channels_last
+
+
+def stored_model_spec(checkpoint: dict) -> ModelSpec | None:
+    """The model a kit checkpoint records (`meta["model_spec"]`); None for the original code's and older ones."""
+    stored = (checkpoint.get("meta") or {}).get("model_spec")
+    return ModelSpec.from_dict(stored) if stored else None
 
 
 def inference_config(checkpoint: dict, path: Path, overrides: list[str]) -> DictConfig:
@@ -133,16 +147,16 @@ def load_trained_model(path: Path, overrides: list[str], device: str | None = No
     cfg = inference_config(checkpoint, path, overrides)
     if device is not None:
         cfg = OmegaConf.merge(cfg, {"train": {"device": device}})
-    task = task_of(cfg)
+    step = resolve(cfg).current
+    task = step.task
     expected = run_meta(task, cfg.overlap, cfg.model)
     check_meta(checkpoint, path, {key: expected[key] for key in FIT_KEYS}, OPTION)
     state = checkpoint["modules"]["model"]
     check_fits(state, path, cfg, task)
     dist = distributed.init_distributed(cfg.train.device)
-    precision = resolve_precision(cfg.train.precision, dist.device)
-    channels_last = cfg.train.channels_last and cfg.model.norm == "native"
+    run = resolve_runtime(cfg.train, cfg.model, dist.device, dist.world_size)
     # The weights come from the checkpoint: no ImageNet file is read.
-    model = build_step_model(OmegaConf.merge(cfg, {"model": {"pretrained": None}}), task, dist, channels_last)
+    model = build_step_model(stored_model_spec(checkpoint) or step.model.without_weights_file(), run)
     load_weights(model, state, path, cfg)
     names = (checkpoint.get("meta") or {}).get("class_names") or task.class_names()
-    return TrainedModel(model.eval(), cfg, task, list(names), dist, precision, channels_last, original)
+    return TrainedModel(model.eval(), cfg, task, list(names), dist, run, original)

@@ -10,22 +10,21 @@ that show a class it added, unless `--ids` names them.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from PIL import Image
 
 from wilss import distributed
 from wilss.checkpoint import load_checked, run_meta
-from wilss.config import recipe_of
 from wilss.data.build import build_eval_datasets
-from wilss.data.tasks import get_task
 from wilss.engine.precision import autocast
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.inference import TrainedModel, load_trained_model
 from wilss.layout import RunLayout, StepLayout
+from wilss.spec import resolve
 from wilss.train import build_method, build_step_model
 from wilss.visualize import panel_grid
 
@@ -66,13 +65,13 @@ def weak_step_pseudo_labels(trained: TrainedModel, files: StepLayout, previous: 
     epoch) and step t−1's final weights (the old model); None when the step kept no resume state."""
     if not files.last.is_file():
         return None
-    cfg = OmegaConf.merge(trained.cfg, {"train": {"compile": False}})  # one batch: compiling would not pay
-    task, dist = trained.task, trained.dist
-    state = load_checked(files.last, run_meta(task, cfg.overlap, cfg.model), "RUN_DIR", resume=True)
-    previous_task = get_task(task.dataset, task.name, task.step - 1)
-    before = load_checked(previous.final, run_meta(previous_task, cfg.overlap, cfg.model), "RUN_DIR")
-    model = build_step_model(cfg, task, dist, trained.channels_last)
-    method = build_method(cfg, task, model, dist, trained.channels_last, before)
+    cfg = trained.cfg
+    step = replace(resolve(cfg).current, previous_final=previous.final)
+    run = replace(trained.run, compile=False)  # one batch: compiling would not pay
+    state = load_checked(files.last, run_meta(step.task, cfg.overlap, cfg.model), "RUN_DIR", resume=True)
+    before = load_checked(previous.final, run_meta(step.previous_task, cfg.overlap, cfg.model), "RUN_DIR")
+    model = build_step_model(step.model, run)
+    method = build_method(cfg, step, model, trained.dist, run, before)
     if not hasattr(method, "pseudo_labels"):
         return None
     for name, module in method.modules().items():
@@ -99,7 +98,7 @@ def qualitative_figure(run_dir: Path, count: int = 4, ids: list[str] | None = No
         # A step's labels are the positions of its classes in the task order, the same at every later step.
         columns.append(predictions(trained, images))
         titles.append(f"step {step}")
-        if step > 0 and recipe_of(trained.cfg).weak and step - 1 in layouts:
+        if step > 0 and resolve(trained.cfg).current.recipe.weak and step - 1 in layouts:
             pseudo = weak_step_pseudo_labels(trained, layouts[step], layouts[step - 1], images, masks)
             if pseudo is not None:
                 columns.append(pseudo)

@@ -8,7 +8,6 @@ resumes from its `last.pt`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -19,18 +18,17 @@ from wilss.atomic import remove_leftover_temporaries
 from wilss.checkpoint import check_fits, code_version, load_checked, run_meta, save_checkpoint
 from wilss.cli import read_overrides
 from wilss.core import configure_determinism, log, setup_logging
-from wilss.config import (epochs_of, eval_batch_size, load_config, optim_phase, printed_config, recipe_of,
-                          step_layout, task_of, to_yaml)
+from wilss.config import eval_batch_size, load_config, printed_config, to_yaml
 from wilss.data.build import build_eval_datasets, build_training_stream, subset_size
 from wilss.data.check import check_step_data
-from wilss.data.tasks import get_task
 from wilss.engine.evaluate import eval_loader, evaluate
 from wilss.engine.hooks import CheckpointHook, ProgressHook, StopHook, ValidationHook
 from wilss.engine.interrupt import EvaluationInterrupted, StopRequest, TrainingInterrupted
 from wilss.engine.loader import StopSafeLoader
 from wilss.engine.loggers import MetricLoggers
 from wilss.engine.optim import build_optimizer, build_schedule
-from wilss.engine.precision import grad_scaler, resolve_precision
+from wilss.engine.precision import grad_scaler
+from wilss.engine.runtime import Runtime, resolve_runtime
 from wilss.engine.trainer import Progress, Trainer
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.layout import StepLayout
@@ -38,23 +36,16 @@ from wilss.methods import METHODS, MethodContext
 from wilss.metrics import ConfusionMatrix, markdown_table, summarize, write_results
 from wilss.models import build_model, prepack
 from wilss.models.fold import fold_norms
+from wilss.spec import ChainSpec, ModelSpec, StepSpec, resolve
 
-def build_step_model(cfg: DictConfig, task, dist, channels_last: bool) -> torch.nn.Module:
-    """The model of this step on its device. ImageNet weights only matter for step 0: later steps start from
-    step t-1 (the original required them for every step; docs/fidelity.md)."""
-    model_cfg = cfg.model
-    model = build_model(
-        model_cfg.backbone, task.classes_per_step, output_stride=model_cfg.output_stride, norm=model_cfg.norm,
-        sync_bn=model_cfg.sync_bn and dist.world_size > 1,
-        pretrained=None if recipe_of(cfg).from_previous else model_cfg.pretrained,
-        pretrained_md5=model_cfg.pretrained_md5, pretrained_trusted=model_cfg.pretrained_trusted,
-        pooling_size=cfg.dataset.crop_size // model_cfg.output_stride, trim_padding_taps=cfg.train.trim_padding_taps,
-        init=model_cfg.init, options=model_cfg.options,
-    ).to(dist.device)
-    return model.to(memory_format=torch.channels_last) if channels_last else model
+def build_step_model(spec: ModelSpec, run: Runtime) -> torch.nn.Module:
+    """The model of a step on the device. ImageNet weights only matter for step 0: later steps start from
+    step t-1, so their spec names none (the original required them for every step; docs/fidelity.md)."""
+    model = build_model(**spec.to_dict(), sync_bn=run.sync_bn).to(run.device)
+    return model.to(memory_format=torch.channels_last) if run.channels_last else model
 
 
-def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, channels_last: bool, out: StepLayout,
+def final_evaluation(cfg: DictConfig, task, model, dist, run: Runtime, out: StepLayout,
                      stop: StopRequest | None = None, evaluated: dict[str, ConfusionMatrix] | None = None) -> dict:
     """Evaluate the final model on every evaluation set of the step; rank 0 writes the results files. A set in
     `evaluated` (the validation after the last epoch, on these same weights) is not evaluated twice. A stop
@@ -66,7 +57,7 @@ def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, channel
             log.info("final evaluation on %s: the validation after the last epoch, on the same weights", name)
             matrix = evaluated[name]
         else:
-            matrix = _evaluate_set(cfg, task, model, dist, precision, channels_last, dataset, stop)
+            matrix = _evaluate_set(cfg, task, model, dist, run, dataset, stop)
         results["sets"][name] = summarize(matrix.iou(), task.num_old, task.class_names())
         results["sets"][name]["pixel_accuracy"] = matrix.pixel_accuracy()
     if dist.is_main:
@@ -79,11 +70,11 @@ def final_evaluation(cfg: DictConfig, task, model, dist, precision: str, channel
     return results
 
 
-def _evaluate_set(cfg: DictConfig, task, model, dist, precision: str, channels_last: bool, dataset,
+def _evaluate_set(cfg: DictConfig, task, model, dist, run: Runtime, dataset,
                   stop: StopRequest | None) -> ConfusionMatrix:
     loader = eval_loader(dataset, dist, eval_batch_size(cfg), cfg.train.num_workers)
     try:
-        return evaluate(model, loader, len(task.order), dist.device, precision, channels_last, stop=stop)[0]
+        return evaluate(model, loader, len(task.order), run.device, run.precision, run.channels_last, stop=stop)[0]
     except EvaluationInterrupted as stopped:
         log.warning("stop requested (%s) during the final evaluation; it runs again at the restart", stopped.reason)
         raise TrainingInterrupted(stopped.reason) from None
@@ -97,10 +88,6 @@ def group_labels(task) -> tuple[str, str]:
     return f"old 1-{first_new - 1}", f"new {first_new}-{last}"
 
 
-def previous_step_path(cfg: DictConfig, task) -> Path:
-    return Path(cfg.step_ckpt) if cfg.step_ckpt else step_layout(cfg, task.step - 1).final
-
-
 @dataclass(frozen=True)
 class StepCheckpoints:
     """The checkpoints a step starts from, loaded and checked before anything is written: its own final
@@ -111,30 +98,28 @@ class StepCheckpoints:
     previous: dict | None = None
 
 
-def load_step_checkpoints(cfg: DictConfig, task) -> StepCheckpoints:
-    expected = run_meta(task, cfg.overlap, cfg.model)
-    out = step_layout(cfg)
+def load_step_checkpoints(cfg: DictConfig, step: StepSpec) -> StepCheckpoints:
+    expected = run_meta(step.task, cfg.overlap, cfg.model)
+    out = step.files
     if out.final.exists():
         return StepCheckpoints(final=load_checked(out.final, expected, "run_dir"))
     last = None
     if out.last.exists():
         last = load_checked(out.last, expected, "run_dir", resume=True)
     previous = None
-    if recipe_of(cfg).from_previous:
-        previous_task = get_task(task.dataset, task.name, task.step - 1)
-        previous = load_checked(previous_step_path(cfg, task), run_meta(previous_task, cfg.overlap, cfg.model),
+    if step.recipe.from_previous:
+        previous = load_checked(step.previous_final, run_meta(step.previous_task, cfg.overlap, cfg.model),
                                 "step_ckpt")
     return StepCheckpoints(last=last, previous=previous)
 
 
-def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool,
+def load_previous_step(cfg: DictConfig, step: StepSpec, model: torch.nn.Module, run: Runtime,
                        checkpoint: dict) -> torch.nn.Module:
     """Initialise step t from step t−1's final weights and return those weights as the frozen old model.
 
     Every key of the checkpoint must fit the new model, and the new model may lack only the new classifier:
     anything else fails loudly instead of silently loading nothing (the original loaded non-strictly; docs/fidelity.md)."""
-    path = previous_step_path(cfg, task)
-    previous = get_task(task.dataset, task.name, task.step - 1)
+    path, task = step.previous_final, step.task
     state = checkpoint["modules"]["model"]
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -145,15 +130,14 @@ def load_previous_step(cfg: DictConfig, task, model: torch.nn.Module, dist, chan
     if wrong:
         raise WilssError(f"checkpoint '{path}' does not fit the model of step {task.step}: mismatched keys "
                          f"{wrong[:5]}. Was it trained with another model.* configuration?")
-    old_model = build_step_model(cfg, previous, dist, channels_last)
+    old_model = build_step_model(step.previous_model, run)
     old_model.load_state_dict(state)
     old_model.eval().requires_grad_(False)
     if cfg.train.fold_frozen_norms:
         fold_norms(old_model)
-    precision = resolve_precision(cfg.train.precision, dist.device)
-    if cfg.train.cast_frozen_model and precision in ("bf16", "fp16"):
-        cast_weights(old_model, torch.bfloat16 if precision == "bf16" else torch.float16)
-    if cfg.train.prepack_frozen_model and prepack.available(dist.device, precision):
+    if cfg.train.cast_frozen_model and run.precision in ("bf16", "fp16"):
+        cast_weights(old_model, torch.bfloat16 if run.precision == "bf16" else torch.float16)
+    if cfg.train.prepack_frozen_model and prepack.available(run.device, run.precision):
         prepack.prepack_convs(old_model)
     return old_model
 
@@ -167,69 +151,63 @@ def cast_weights(model: torch.nn.Module, dtype: torch.dtype) -> None:
             module.to(dtype)
 
 
-def build_method(cfg: DictConfig, task, model: torch.nn.Module, dist, channels_last: bool, previous: dict | None):
+def build_method(cfg: DictConfig, step: StepSpec, model: torch.nn.Module, dist, run: Runtime,
+                 previous: dict | None):
     """The registered method of the step (wilss/methods/), given step t−1 (`previous`, already checked) as the
     frozen old model when it starts from there."""
     def wrap(module: torch.nn.Module) -> torch.nn.Module:
         """What the forward pass calls: DDP across processes, torch.compile'd on request (state_dict and
         optimizer stay on the plain module)."""
         network = DistributedDataParallel(module) if dist.world_size > 1 else module
-        return torch.compile(network) if cfg.train.compile else network
+        return torch.compile(network) if run.compile else network
 
-    recipe = recipe_of(cfg)
-    old_model = (load_previous_step(cfg, task, model, dist, channels_last, previous) if recipe.from_previous
-                 else None)
-    context = MethodContext(cfg, task, model, wrap, old_model, dist.device, channels_last,
-                            cfg.model.sync_bn and dist.world_size > 1)
-    return METHODS.get(recipe.method)(context)
+    old_model = load_previous_step(cfg, step, model, run, previous) if step.recipe.from_previous else None
+    context = MethodContext(cfg, step.task, model, wrap, old_model, run.device, run.channels_last, run.sync_bn)
+    return METHODS.get(step.recipe.method)(context)
 
 
-def evaluate_finished_step(cfg: DictConfig, task, final: dict, dist, precision: str, channels_last: bool,
-                           out: StepLayout, stop: StopRequest | None) -> dict:
+def evaluate_finished_step(cfg: DictConfig, step: StepSpec, final: dict, dist, run: Runtime,
+                           stop: StopRequest | None) -> dict:
     """A step that already has its final checkpoint is not trained again: its weights are (re-)evaluated."""
-    model = build_step_model(cfg, task, dist, channels_last)
+    model = build_step_model(step.model, run)
     model.load_state_dict(final["modules"]["model"])
-    log.info("step already trained (%s): evaluating its final weights", out.final)
-    return final_evaluation(cfg, task, model, dist, precision, channels_last, out, stop)
+    log.info("step already trained (%s): evaluating its final weights", step.files.final)
+    return final_evaluation(cfg, step.task, model, dist, run, step.files, stop)
 
 
-def later_iterations(cfg: DictConfig) -> int:
+def later_iterations(cfg: DictConfig, chain: ChainSpec) -> int:
     """Iterations of the chain's steps after this one, for the chain's ETA: each step's training subset at this
     batch size (replay left out). VOC's steps read the index this step has built; 0 when a later step's data
     cannot be read yet (it is reported when that step starts)."""
     total = 0
-    for step in range(cfg.step + 1, task_of(cfg).num_steps):
-        later = OmegaConf.merge(cfg, {"step": step})
-        task = task_of(later).merged() if recipe_of(later).seen_classes else task_of(later)
+    for later in chain.steps[cfg.step + 1:]:
         try:
-            images = subset_size(later.dataset, task, later.overlap)
+            images = subset_size(cfg.dataset, later.training_task, cfg.overlap)
         except WilssError:
             return 0
-        total += epochs_of(later) * (images // later.train.batch_size)
+        total += later.epochs * (images // cfg.train.batch_size)
     return total
 
 
-def build_trainer(cfg: DictConfig, task, dist, precision: str, channels_last: bool, previous: dict | None) -> Trainer:
+def build_trainer(cfg: DictConfig, step: StepSpec, dist, run: Runtime, previous: dict | None) -> Trainer:
     """A step's training loop and everything it drives: data stream, model, method, optimizer, schedule."""
-    recipe = recipe_of(cfg)
-    # The joint baseline trains every class seen so far at once, on all their images.
-    train_task = task.merged() if recipe.seen_classes else task
-    train_set, sampler = build_training_stream(cfg, train_task, recipe.weak, dist.rank, dist.world_size)
+    # The joint baseline trains every class seen so far at once, on all their images (`training_task`).
+    train_set, sampler = build_training_stream(cfg, step.training_task, step.recipe.weak, dist.rank,
+                                               dist.world_size)
     workers = cfg.train.num_workers
     # Its own generator: creating the loader again after a resume must not draw from the global one.
     loader = StopSafeLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=workers,
                             pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0,
                             generator=torch.Generator())
-    model = build_step_model(cfg, task, dist, channels_last)
-    method = build_method(cfg, task, model, dist, channels_last, previous)
-    phase = optim_phase(cfg)
-    optimizer = build_optimizer(method.param_groups(phase), cfg.optim)
-    progress = Progress(epochs=epochs_of(cfg), iters_per_epoch=sampler.batches_per_epoch())
+    model = build_step_model(step.model, run)
+    method = build_method(cfg, step, model, dist, run, previous)
+    optimizer = build_optimizer(method.param_groups(step.optim), cfg.optim)
+    progress = Progress(epochs=step.epochs, iters_per_epoch=sampler.batches_per_epoch())
     # WILSON's localizer-only epochs keep the incremental learning rate constant (optim.*.policy decides)
-    constant_iters = 0 if recipe.base_recipe else cfg.method.get("pseudo_ep", 0) * progress.iters_per_epoch
-    schedule = build_schedule(optimizer, phase.policy, progress.max_iters, cfg.optim.poly_power, constant_iters)
-    return Trainer(method, optimizer, schedule, grad_scaler(dist.device, precision), loader, sampler, progress,
-                   dist.device, precision, channels_last)
+    constant_iters = step.localizer_epochs * progress.iters_per_epoch
+    schedule = build_schedule(optimizer, step.optim.policy, progress.max_iters, cfg.optim.poly_power, constant_iters)
+    return Trainer(method, optimizer, schedule, grad_scaler(run.device, run.precision), loader, sampler, progress,
+                   run.device, run.precision, run.channels_last)
 
 
 def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
@@ -237,32 +215,32 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     the run to end early: it then saves its resume checkpoint and raises `TrainingInterrupted`."""
     # --- setup -------------------------------------------------------------------------------------------
     dist = distributed.init_distributed(cfg.train.device)
-    task = task_of(cfg)
-    out = step_layout(cfg)
+    chain = resolve(cfg)
+    step = chain.current
+    task, out = step.task, step.files
     if cfg.train.batch_size % dist.world_size:
         raise WilssError(f"train.batch_size={cfg.train.batch_size} is not divisible by the {dist.world_size} "
                          "processes; choose a multiple of the world size.")
     # Every input is checked before the step directory is touched: a refused run leaves no trace.
     check_step_data(cfg, task)
-    inputs = load_step_checkpoints(cfg, task)
+    inputs = load_step_checkpoints(cfg, step)
     setup_logging(out.train_log, dist.is_main)
     if dist.is_main:
         out.config.write_text(to_yaml(cfg))
     torch.manual_seed(cfg.seed + dist.rank)
     configure_determinism(cfg.train.deterministic)
-    precision = resolve_precision(cfg.train.precision, dist.device)
-    channels_last = cfg.train.channels_last and cfg.model.norm == "native"
+    run = resolve_runtime(cfg.train, cfg.model, dist.device, dist.world_size)
     log.info("step %d of %s-%s%s (%s), %d process(es) on %s, precision %s", task.step, task.dataset, task.name,
-             "-ov" if cfg.overlap else "", cfg.name, dist.world_size, dist.device, precision)
+             "-ov" if cfg.overlap else "", cfg.name, dist.world_size, dist.device, run.precision)
 
     if dist.is_main:
         for leftover in remove_leftover_temporaries(out.checkpoints):  # no other writer: this run owns the step
             log.info("removed %s, left by a save that was killed", leftover)
     if inputs.final is not None:
-        return evaluate_finished_step(cfg, task, inputs.final, dist, precision, channels_last, out, stop)
+        return evaluate_finished_step(cfg, step, inputs.final, dist, run, stop)
 
     # --- data, model, method, optimizer, schedule ---------------------------------------------------------
-    trainer = build_trainer(cfg, task, dist, precision, channels_last, inputs.previous)
+    trainer = build_trainer(cfg, step, dist, run, inputs.previous)
     model, progress = trainer.method.model, trainer.progress
     val_set = build_eval_datasets(cfg.dataset, task, cfg.eval.mode)["val"]
     val_loader = eval_loader(val_set, dist, eval_batch_size(cfg), cfg.train.num_workers)
@@ -278,14 +256,14 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     # --- hooks and loop ----------------------------------------------------------------------------------
     board = MetricLoggers(list(cfg.train.loggers), out if dist.is_main else None,
                           progress.global_iteration if inputs.last is not None else None)
-    eval_cfg = {"device": dist.device, "precision": precision, "channels_last": channels_last}
+    eval_cfg = {"device": run.device, "precision": run.precision, "channels_last": run.channels_last}
     validation = ValidationHook(cfg.train.val_interval, val_loader, task, eval_cfg, board, dist.is_main,
                                 cfg.train.image_panels, stop)
     validation.last_metrics = resumed_meta.get("metrics") or {}
     validation.owed = bool(resumed_meta.get("validation_owed"))
 
     fixed_meta = run_meta(task, cfg.overlap, cfg.model) | {
-        "class_names": task.class_names(), "code_version": code_version(),
+        "class_names": task.class_names(), "code_version": code_version(), "model_spec": step.model.to_dict(),
         "config": OmegaConf.to_container(cfg, resolve=True)}
 
     def meta() -> dict:
@@ -294,7 +272,8 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
 
     checkpoint = CheckpointHook(out.last, cfg.train.checkpoint_interval, meta, dist.is_main)
     trainer.hooks = [
-        ProgressHook(cfg.train.log_interval, cfg.train.batch_size, board, dist.is_main, later_iterations(cfg)),
+        ProgressHook(cfg.train.log_interval, cfg.train.batch_size, board, dist.is_main,
+                     later_iterations(cfg, chain)),
         validation,  # before the checkpoint: the sidecar then carries the latest metrics
         checkpoint,
         *([StopHook(stop, checkpoint)] if stop else []),
@@ -311,7 +290,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
         save_checkpoint(out.final, {"modules": {"model": model.state_dict()}}, meta())
     distributed.barrier()
     evaluated = {"val": validation.final_matrix} if validation.final_matrix is not None else {}
-    return final_evaluation(cfg, task, model, dist, precision, channels_last, out, stop, evaluated)
+    return final_evaluation(cfg, task, model, dist, run, out, stop, evaluated)
 
 
 USAGE = """usage: python -m wilss.train [--cfg [job]] [key=value | group=option ...]

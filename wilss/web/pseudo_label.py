@@ -34,6 +34,7 @@ from wilss.data.replay import LIST_FILE
 from wilss.data.tasks import Task, get_task
 from wilss.data.transforms import eval_transform
 from wilss.errors import WilssError, exit_on_user_error
+from wilss.model_spec import ModelSpec, model_spec
 from wilss.models import IncrementalSegmentationModel, build_model
 from wilss.web.manifest import file_records, read_manifest, write_manifest
 
@@ -92,15 +93,15 @@ def load_step0_model(path: Path, dataset: str | None, task_name: str | None) -> 
                          "weights or no metadata); pass the final.pt that python -m wilss.train wrote for step 0.")
     task = _expected_task(found, dataset, task_name, path)
     check_meta(checkpoint, path, task_meta(task), option="--task/--dataset or --checkpoint")
-    model_cfg, crop_size = found["config"]["model"], found["config"]["dataset"]["crop_size"]
-    model = build_model(model_cfg["backbone"], task.classes_per_step, output_stride=model_cfg["output_stride"],
-                        norm=model_cfg["norm"], pooling_size=crop_size // model_cfg["output_stride"],
-                        options=model_cfg.get("options"))
+    # Checkpoints of older kit versions record only the config the spec is derived from.
+    stored = found.get("model_spec")
+    spec = ModelSpec.from_dict(stored) if stored else model_spec(found["config"], task.classes_per_step, True)
+    model = build_model(**spec.without_weights_file().to_dict())
     try:
         model.load_state_dict(checkpoint["modules"]["model"])
     except RuntimeError as err:
         raise WilssError(f"checkpoint '{path}' (option --checkpoint) does not fit the step-0 model of its own "
-                         f"configuration ({model_cfg['backbone']}): {err}") from None
+                         f"configuration ({spec.backbone}): {err}") from None
     return model.eval(), task, found["config"]
 
 
