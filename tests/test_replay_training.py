@@ -19,7 +19,8 @@ from torchvision.transforms import v2
 
 from conftest import REPO, run_cli
 from test_train_e2e import TINY, train
-from wilss.config import load_config, task_of
+from wilss.config import load_config
+from wilss.spec import resolve
 from wilss.data.build import build_train_dataset, build_training_stream
 from wilss.data.replay import ReplayDataset, build_replay_dataset, read_replay_pairs
 from wilss.data.sampler import MixedShardSampler
@@ -31,6 +32,10 @@ from wilss.errors import WilssError
 TASK = get_task("synthetic", "15-5", 1)  # 21 channels at step 1; step 0 has channels 0..15
 STEP1 = ["step=1", "train.epochs_incremental=2", "method.pseudo_ep=1", "train.max_iters_per_epoch=2",
          "train.precision=fp32", "train.channels_last=false", "train.val_interval=5", "dataset.crop_size=32"]
+
+
+def step_task(cfg):
+    return resolve(cfg).current.task
 
 
 def label_map(classes: list[int], size: int = 32) -> np.ndarray:
@@ -197,7 +202,7 @@ def epoch_lengths(tmp_path, folders: int) -> tuple[int, dict[str, int]]:
         extra = [] if mode == "off" else ["replay.enabled=true", f"replay.path={replay}",
                                           f"replay.epoch_length={mode}", "replay.num=3"]
         cfg = stream_cfg(tmp_path, "step=1", *extra)
-        dataset, sampler = build_training_stream(cfg, task_of(cfg), True, 0, 1)
+        dataset, sampler = build_training_stream(cfg, step_task(cfg), True, 0, 1)
         lengths[mode] = sampler.batches_per_epoch()
     return len(dataset) - 3 * folders, lengths
 
@@ -214,8 +219,8 @@ def test_epoch_length_with_replay_follows_its_definition(tmp_path):
 
 def test_weak_step_images_carry_no_mask_and_keep_the_augmentation_they_had_with_it(tmp_path):
     cfg = stream_cfg(tmp_path, "step=1")
-    weak, _ = build_training_stream(cfg, task_of(cfg), True, 0, 1)
-    with_masks = build_train_dataset(cfg.dataset, task_of(cfg), overlap=False)
+    weak, _ = build_training_stream(cfg, step_task(cfg), True, 0, 1)
+    with_masks = build_train_dataset(cfg.dataset, step_task(cfg), overlap=False)
     for seed in range(5):
         assert "mask" not in weak[(seed, seed)]
         assert torch.equal(weak[(seed, seed)]["image"], with_masks[(seed, seed)]["image"])
@@ -223,7 +228,7 @@ def test_weak_step_images_carry_no_mask_and_keep_the_augmentation_they_had_with_
 
 def test_replay_and_web_are_ignored_by_a_fully_supervised_step(tmp_path):
     cfg = stream_cfg(tmp_path, "step=0", "replay.enabled=true", "replay.path=/nowhere", "web.enabled=true")
-    dataset, _ = build_training_stream(cfg, task_of(cfg), False, 0, 1)
+    dataset, _ = build_training_stream(cfg, step_task(cfg), False, 0, 1)
     assert "mask" in dataset[(0, 0)]
 
 
@@ -232,7 +237,7 @@ def test_a_per_rank_batch_too_small_to_mix_is_refused(tmp_path):
     cfg = stream_cfg(tmp_path, "step=1", "train.batch_size=2", "replay.enabled=true", f"replay.path={replay}",
                      "replay.ratio=0.2")
     with pytest.raises(WilssError, match="raise train.batch_size"):
-        build_training_stream(cfg, task_of(cfg), True, 0, 2)
+        build_training_stream(cfg, step_task(cfg), True, 0, 2)
 
 
 # --- web images for the new classes ------------------------------------------------------------------------
