@@ -7,7 +7,6 @@ Prints one `name: value` line each, so two trees can be compared with diff.
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 from pathlib import Path
