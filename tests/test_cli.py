@@ -44,3 +44,41 @@ def test_cfg_prints_the_composed_configuration_and_runs_nothing(command, flag, t
 def test_cfg_hydra_is_refused_with_what_to_use():
     result = run_cli(["wilss", "chain", "--cfg", "hydra", "experiment=demo"], cwd=REPO)
     assert result.returncode == 2 and "--cfg (or --cfg job) prints the job's" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["chain", "train", "submit"])
+def test_cfg_prints_interpolations_as_written_and_resolve_resolves_them(command, tmp_path):
+    shown = [run_cli(["wilss", command, "experiment=demo", f"output_root={tmp_path}", "--cfg", "job", *resolve],
+                     cwd=tmp_path) for resolve in ([], ["--resolve"])]
+    assert all(result.returncode == 0 for result in shown), shown[0].stderr + shown[1].stderr
+    assert re.search(r"^  cache_dir: \$\{output_root\}/cache$", shown[0].stdout, flags=re.M)
+    assert re.search(rf"^  cache_dir: {re.escape(str(tmp_path))}/cache$", shown[1].stdout, flags=re.M)
+
+
+def test_resolve_without_cfg_is_refused_as_hydra_does():
+    result = run_cli(["wilss", "chain", "experiment=demo", "--resolve"], cwd=REPO)
+    assert result.returncode == 2 and "--resolve only goes with --cfg" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["chain", "submit"])
+@pytest.mark.parametrize("multirun", [["-m"], []])
+def test_cfg_of_a_sweep_prints_each_points_configuration_under_its_values_and_runs_nothing(command, multirun,
+                                                                                          tmp_path):
+    """Hydra 1.3 refuses --cfg with --multirun; the kit's commands sweep comma values anyway, so they print what
+    each point would run: a `# key=value` line, then its configuration."""
+    result = run_cli(["wilss", command, *multirun, "experiment=demo", "seed=0,1", f"output_root={tmp_path}",
+                      "--cfg", "job"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    points = re.split(r"^# (.*)$", result.stdout, flags=re.M)[1:]
+    assert points[0::2] == ["seed=0", "seed=1"]
+    assert [re.findall(r"^seed: (\d+)$", text, flags=re.M) for text in points[1::2]] == [["0"], ["1"]]
+    assert not any(tmp_path.iterdir()), "nothing is trained, queued or written"
+
+
+@pytest.mark.parametrize("override", ["+train.epochz=3", "train.epochz=3"])
+def test_an_unknown_option_stops_the_chain_before_it_runs_with_the_closest_ones(override, tmp_path):
+    result = run_cli(["wilss", "chain", "experiment=demo", override, f"output_root={tmp_path}"], cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{override}: train has no option 'epochz'; did you mean train.epochs_base or " \
+           "train.epochs_incremental?" in result.stderr
+    assert not any(tmp_path.iterdir())

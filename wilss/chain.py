@@ -78,7 +78,7 @@ def run_sweep(overrides: list[str]) -> list[str]:
     return failed
 
 
-USAGE = """usage: python -m wilss.chain [--cfg [job]] [-m] [key=value | group=option ...]
+USAGE = """usage: python -m wilss.chain [--cfg [job] [--resolve]] [-m] [key=value | group=option ...]
 
 Train all steps of the task in order (step 0, then every incremental step), then print old / new / all mIoU
 after each step. Same overrides as `python -m wilss.train`, e.g.
@@ -86,14 +86,15 @@ after each step. Same overrides as `python -m wilss.train`, e.g.
   python -m wilss.chain dataset.root=/data/voc task=15-1 overlap=true
   python -m wilss.chain experiment=demo seed=0,1 method=wilson,ft        # a sweep: one chain per point
 Sweep values (a,b or range(n)) run one chain per point under sweep_dir=, then write its report (-m, Hydra's
-multirun flag, is accepted and changes nothing). --cfg prints the composed configuration and exits.
+multirun flag, is accepted and changes nothing). --cfg prints the composed configuration and exits (a sweep's:
+each point's, under a '# key=value' line); --resolve resolves its ${...} interpolations.
 """
 
 
 @exit_on_user_error
 def cli(argv: list[str] | None = None) -> None:
     args = read_overrides(argv, USAGE)
-    if args is None or printed_config(args):
+    if args is None or printed_config(args, expand):
         return
     try:
         if is_sweep(args):

@@ -8,28 +8,30 @@ config is then saved in the step directory and is the single source of truth for
 
 from __future__ import annotations
 
+import difflib
 import os
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-import re
+from enum import Enum
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import OmegaConfBaseException, ValidationError
 
+from wilss.cli import split_cfg_flags
 from wilss.data.datasets import DATASETS
 from wilss.data.tasks import Task, get_task
 from wilss.errors import WilssError
 from wilss.layout import RunLayout, StepLayout
+from wilss.schema import RANGES, field_names, leaf_type, method_problem
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # shipped inside the package (wheel and sdist)
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-LR_POLICIES = ("poly", "constant_then_poly", "warmup")
-METHOD_CHOICES = {"labels": ("image", "pixel"), "classes": ("new", "seen"), "recipe": ("incremental", "base"),
-                  "init": ("previous_step", "pretrained")}
-BODY_INITS = ("he_fan_out", "torch_default")  # wilss.models.initialization
 SEARCH_PATH_ENV = "WILSS_CONFIG_PATH"  # os.pathsep-separated folders of site configs (cluster presets, dataset roots)
+METHOD_FLAGS = ("labels", "recipe", "init")  # the flags a method may need fixed (wilss.schema.MethodNeeds)
 
 
 def site_config_dirs() -> list[Path]:
@@ -50,113 +52,133 @@ def search_path_overrides(overrides: list[str]) -> list[str]:
 
 
 def load_config(overrides: list[str], config_name: str = "train") -> DictConfig:
-    """Compose `configs/<config_name>.yaml` with Hydra overrides (`key=value`, `group=option`)."""
+    """Compose `configs/<config_name>.yaml` with Hydra overrides (`key=value`, `group=option`), typed by the
+    schema (`wilss.schema`), and return it with plain values (enumerations as their names, as the files say)."""
     if not CONFIG_DIR.is_dir():
         raise WilssError(f"config folder '{CONFIG_DIR}' is missing; the installed package is incomplete: reinstall wilss (pip install --force-reinstall wilss).")
-    _check_group_choices(overrides)
     try:
+        check_overrides(overrides)
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=[*search_path_overrides(overrides), *overrides])
+            typed = compose(config_name=config_name, overrides=[*search_path_overrides(overrides), *overrides])
     except (HydraException, OmegaConfBaseException) as err:
-        message = str(err).split("\nConfig search path")[0].strip()
-        raise WilssError(f"invalid configuration ({' '.join(overrides) or 'defaults'}): {message}") from None
+        raise WilssError(_composition_message(err, overrides)) from None
+    cfg = OmegaConf.create(OmegaConf.to_container(typed, enum_to_str=True))
+    OmegaConf.set_struct(cfg, True)
     validate(cfg)
     return cfg
 
 
-def _check_group_choices(overrides: list[str]) -> None:
+def _composition_message(err: Exception, overrides: list[str]) -> str:
+    """Hydra's refusal in one paragraph; a config file's value of the wrong type (the schema's check at
+    composition) named as the option and the file, without OmegaConf's node dump."""
+    typed = err.__cause__ or err.__context__
+    if isinstance(typed, ValidationError) and typed.full_key:
+        where = str(err).partition(": ")[0]  # In 'train/mine'
+        return (f"invalid option {typed.full_key} ({where}): {typed.msg.splitlines()[0]}. Fix the override "
+                "(key=value) or the config file.")
+    message = str(err).split("\nConfig search path")[0].strip()
+    return f"invalid configuration ({' '.join(overrides) or 'defaults'}): {message}"
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """The command line's own mistakes, all at once, before Hydra composes: a group chosen by a number, an
+    option the schema lacks (`+` included), a value of the wrong type or range. Hydra would take `yes` for true,
+    155 for a name, and add `+train.epochz` silently."""
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    folders = _config_folders(parsed)
+    problems = []
+    for override in parsed:
+        key, value = override.key_or_group, override.value()
+        if any((folder / key).is_dir() for folder in folders):
+            _check_group_choice(override.input_line, key, value)
+        elif not (override.is_delete() or override.is_sweep_override()):
+            problems.append(_unknown_option(override.input_line, key) or _value_problem(key, value))
+    _refuse([problem for problem in problems if problem])
+
+
+def _config_folders(parsed: list) -> list[Path]:
+    """Where config groups are: the package's, the site's, and a `hydra.searchpath=[file://...]` override's."""
+    searched = [o.value() for o in parsed if o.key_or_group == "hydra.searchpath" and isinstance(o.value(), list)]
+    return [CONFIG_DIR, *site_config_dirs(), *(Path(entry.removeprefix("file://")) for paths in searched
+                                                for entry in paths if entry.startswith("file://"))]
+
+
+def _check_group_choice(override: str, group: str, value) -> None:
     """A config group (task=, dataset=, ...) is chosen by name; a name that reads as a number (15_5 is 155 to
     Hydra) would otherwise end in Hydra's own traceback."""
-    for override in overrides:
-        key, _, value = override.partition("=")
-        group = CONFIG_DIR / key.lstrip("+~")
-        if not (group.is_dir() and value and re.fullmatch(r"[+-]?[\d_]+(\.[\d_]*)?([eE][+-]?\d+)?", value)):
-            continue
-        choices = sorted(path.stem for path in group.glob("*.yaml"))
-        raise WilssError(f"{override}: '{value}' reads as a number, but {key} is chosen by name; choose one of "
-                         f"{choices} (e.g. {key}={choices[0]}).")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        choices = sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
+        text = override.partition("=")[2]
+        raise WilssError(f"{override}: '{text}' reads as a number, but {group} is chosen by name; choose one of "
+                         f"{choices} (e.g. {group}={choices[0]}).")
 
 
-def _integer(minimum: int) -> tuple:
-    return (lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
-            f"an integer >= {minimum}")
+def _unknown_option(override: str, key: str) -> str | None:
+    """An option the schema lacks, with the closest ones it has (a prefix counts: epochz -> epochs_base)."""
+    parent, _, leaf = key.rpartition(".")
+    names = field_names(parent)
+    if names is None or leaf in names:
+        return None
+    ranked = sorted(names, key=lambda name: _likeness(leaf, name), reverse=True)
+    close = [f"{parent}.{name}".lstrip(".") for name in ranked if _likeness(leaf, name) >= 0.75]
+    hint = f"did you mean {' or '.join(close[:3])}?" if close else f"it has {', '.join(names)}."
+    return f"{override}: {parent or 'the configuration'} has no option '{leaf}'; {hint} (--cfg prints every option)"
 
 
-def _number(minimum: float, maximum: float = float("inf"), strict: bool = False) -> tuple:
-    def accepts(value) -> bool:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return False
-        return (value > minimum if strict else value >= minimum) and value <= maximum
-    return accepts, f"a number {'>' if strict else '>='} {minimum}" + (f" and <= {maximum}" if maximum < 1e300 else "")
+def _likeness(typed: str, name: str) -> float:
+    return max(difflib.SequenceMatcher(None, typed, candidate).ratio() for candidate in (name, name[:len(typed)]))
 
 
-def _one_of(*choices) -> tuple:
-    return (lambda value: value in choices and type(value) in {type(c) for c in choices}, f"one of {list(choices)}")
+_KINDS = {bool: ((bool,), "true or false"), int: ((int,), "an integer"), float: ((int, float), "a number"),
+          str: ((str,), "a name or path (text: quote values that read as numbers, e.g. '15-5')")}
 
 
-_TEXT = (lambda value: isinstance(value, str) and value != "", "a name (text, e.g. '15-5': quote names that read as numbers)")
-_FLAG = (lambda value: isinstance(value, bool), "true or false")
-_OPTIONAL_POSITIVE = (lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0),
-                      "null or an integer >= 1")
+def _value_problem(key: str, value) -> str | None:
+    """`key=value must be ...` when the schema's type (strictly: no 'yes' for true) or `RANGES` refuses it."""
+    kind, bound = leaf_type(key), RANGES.get(key)
+    optional = typing.get_origin(kind) is typing.Union  # Optional[T]
+    if optional:
+        if value is None:
+            return None
+        kind = typing.get_args(kind)[0]
+    is_enum = isinstance(kind, type) and issubclass(kind, Enum)
+    types, wanted = (str, f"one of {[member.name for member in kind]}") if is_enum else _KINDS.get(kind, (None, ""))
+    typed = types is None or (isinstance(value, types) and (kind is bool or not isinstance(value, bool))
+                              and value != "")
+    allowed = typed and (not is_enum or value in kind.__members__) and (bound is None or bound.accepts(value))
+    if allowed:
+        return None
+    wanted = ("null or " if optional else "") + str(bound or wanted)
+    return f"{key}={value if typed else repr(value)} must be {wanted}"  # repr: shows text where a number was due
 
-# option -> (accepts(value), what it must be); checked when the composed config has the option.
-VALUE_RULES = {
-    "step": _integer(0), "seed": _integer(0), "overlap": _FLAG, "name": _TEXT,
-    "task.name": _TEXT, "dataset.name": _TEXT,
-    "dataset.crop_size": _integer(1), "dataset.crop_size_val": _integer(1),
-    "model.output_stride": _integer(1),
-    "train.batch_size": _integer(1), "train.epochs_base": _integer(1), "train.epochs_incremental": _integer(1),
-    "train.val_interval": _integer(1), "train.checkpoint_interval": _integer(1), "train.log_interval": _integer(1),
-    "train.num_workers": _integer(0), "train.image_panels": _integer(0),
-    "train.max_iters_per_epoch": _OPTIONAL_POSITIVE, "train.void_as_background": _FLAG,
-    "train.deterministic": _FLAG, "train.compile": _FLAG, "train.channels_last": _FLAG,
-    "eval.batch_size": _integer(1),
-    "optim.base.lr": _number(0, strict=True), "optim.incremental.lr": _number(0, strict=True),
-    "optim.incremental.lr_localizer": _number(0, strict=True),
-    "optim.base.lr_head": _number(0, strict=True), "optim.incremental.lr_head": _number(0, strict=True),
-    "optim.momentum": _number(0, 1), "optim.weight_decay": _number(0), "optim.poly_power": _number(0, strict=True),
-    "method.alpha": _number(0, 1), "method.loss_de": _number(0), "method.pseudo_ep": _integer(0),
-}
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise WilssError("invalid option" + ("s" if len(problems) > 1 else "") + ": " + "; ".join(problems)
+                         + ". Fix the override (key=value) or the config file.")
+
+
+def check_values(cfg: DictConfig) -> None:
+    """The ranges of `RANGES` on the composed values (a config file's too), all reported at once: a crop of 0 or
+    a learning rate of -1 would otherwise fail deep inside torch, or not at all."""
+    present = [(key, OmegaConf.select(cfg, key, default=_ABSENT)) for key in RANGES]
+    _refuse([problem for key, value in present if value is not _ABSENT and (problem := _value_problem(key, value))])
 
 
 _ABSENT = object()
 
 
-def check_values(cfg: DictConfig) -> None:
-    """Types and ranges of single options, all reported at once (a crop of 0 or a learning rate of -1 would
-    otherwise fail deep inside torch, or not at all)."""
-    wrong = []
-    for key, (accepts, wanted) in VALUE_RULES.items():
-        value = OmegaConf.select(cfg, key, default=_ABSENT)
-        if value is not _ABSENT and not accepts(value):
-            wrong.append(f"{key}={value!r} must be {wanted}")
-    if wrong:
-        raise WilssError("invalid option value" + ("s" if len(wrong) > 1 else "") + ": " + "; ".join(wrong)
-                         + ". Fix the override (key=value) or the config file.")
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise WilssError(message)
-
-
 def validate(cfg: DictConfig) -> None:
-    """Single options' types and ranges, then cross-field rules, each failing with the option to change."""
+    """Ranges, then the rules across options, each failing with the option to change."""
     check_values(cfg)
     get_task(cfg.dataset.name, cfg.task.name, cfg.step)
-    _check(not cfg.overlap or DATASETS.get(cfg.dataset.name).overlap,
-           f"overlap=true is not defined for dataset={cfg.dataset.name} (disjoint by construction); drop it.")
-    _check(cfg.train.precision in PRECISIONS, f"train.precision={cfg.train.precision}: choose one of {PRECISIONS}.")
-    _check(cfg.train.loss in ("bce", "ce"), f"train.loss={cfg.train.loss}: choose bce or ce.")
-    _check(cfg.eval.mode in ("parity", "full"), f"eval.mode={cfg.eval.mode}: choose parity or full.")
-    _check(cfg.model.init in BODY_INITS, f"model.init={cfg.model.init}: choose one of {BODY_INITS}.")
-    for phase in ("base", "incremental"):
-        policy = cfg.optim[phase].policy
-        _check(policy in LR_POLICIES, f"optim.{phase}.policy={policy}: choose one of {LR_POLICIES}.")
-    for key, choices in METHOD_CHOICES.items():
-        _check(cfg.method[key] in choices, f"method.{key}={cfg.method[key]}: choose one of {choices}.")
-    _check(cfg.train.batch_size > 0 and cfg.train.val_interval > 0 and cfg.train.checkpoint_interval > 0,
-           "train.batch_size, train.val_interval and train.checkpoint_interval must be positive.")
+    if cfg.overlap and not DATASETS.get(cfg.dataset.name).overlap:
+        raise WilssError(f"overlap=true is not defined for dataset={cfg.dataset.name} (disjoint by construction); "
+                         "drop it.")
+    for flag in METHOD_FLAGS:
+        problem = method_problem(cfg.method.name, flag, cfg.method[flag])
+        if problem:
+            raise WilssError(problem)
 
 
 def task_of(cfg: DictConfig) -> Task:
@@ -217,19 +239,19 @@ def eval_batch_size(cfg: DictConfig) -> int:
     return 1 if cfg.eval.mode == "full" else cfg.eval.batch_size
 
 
-def to_yaml(cfg: DictConfig) -> str:
-    return OmegaConf.to_yaml(cfg, resolve=True)
+def to_yaml(cfg: DictConfig, resolve: bool = True) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=resolve)
 
 
-def printed_config(args: list[str]) -> bool:
-    """Hydra's `--cfg [job|all]`: print the composed configuration instead of running; True when it did. (`all`
-    would add Hydra's own run configuration, which the kit does not use; `--cfg hydra` is refused for that.)"""
-    if "--cfg" not in args:
+def printed_config(args: list[str], expand_sweep: Callable[[list[str]], object] | None = None) -> bool:
+    """Hydra's `--cfg [job|all] [--resolve]`: print the composed configuration instead of running; True when it
+    did. A sweep (chain, submit: `expand_sweep` is `wilss.sweep.expand`) prints each point's configuration under a
+    `# key=value ...` line; Hydra itself refuses --cfg with --multirun, but the kit sweeps without -m."""
+    overrides, resolve = split_cfg_flags(args)
+    if resolve is None:
         return False
-    at = args.index("--cfg")
-    which = args[at + 1] if at + 1 < len(args) and args[at + 1] in ("job", "hydra", "all") else None
-    if which == "hydra":
-        raise WilssError("--cfg hydra: the kit composes its configuration without Hydra's run configuration; "
-                         "--cfg (or --cfg job) prints the job's.")
-    print(to_yaml(load_config(args[:at] + args[at + (2 if which else 1):])))
+    sweeps = expand_sweep and any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(overrides))
+    points = [(p.values, list(p.overrides)) for p in expand_sweep(overrides).points] if sweeps else [((), overrides)]
+    for values, point in points:
+        print(*(["# " + " ".join(values)] if sweeps else []), to_yaml(load_config(point), resolve), sep="\n")
     return True

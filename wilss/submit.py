@@ -24,7 +24,7 @@ from wilss.launch import slurm
 from wilss.launch.submitter import StepPlan, submit_chain
 from wilss.launch.sweep import submit_sweep
 from wilss.report import write_report
-from wilss.sweep import is_sweep
+from wilss.sweep import expand, is_sweep
 
 EXIT_CHAIN_FAILED = 3
 
@@ -44,7 +44,7 @@ def wait_for(plans: list[StepPlan], poll_s: float = 5.0) -> None:
         time.sleep(poll_s)
 
 
-USAGE = """usage: python -m wilss.submit [--cfg [job]] [-m] [key=value | group=option ...]
+USAGE = """usage: python -m wilss.submit [--cfg [job] [--resolve]] [-m] [key=value | group=option ...]
 
 Queue every step of the task (step t waits for step t-1 with afterok), e.g.
   python -m wilss.submit task=10-10 dataset.root=/data/voc launch.nodes=2 launch.tasks_per_node=4
@@ -53,7 +53,8 @@ Queue every step of the task (step t waits for step t-1 with afterok), e.g.
 Resources: launch.{nodes,tasks_per_node,gpus_per_node,cpus_per_task,mem_gb,timeout_min,partition,account,qos,
 constraint,additional,setup,array_parallelism}; cluster=slurm|local|auto; sweep_dir=.
 Follow a run with python -m wilss.status RUN_DIR. --cfg prints the composed configuration and exits (nothing is
-queued); -m is accepted (comma values already sweep).
+queued; a sweep: each point's), --resolve with its interpolations resolved; -m is accepted (comma values
+already sweep).
 """
 
 
@@ -84,7 +85,7 @@ def submit_sweep_cli(args: list[str]) -> None:
 @exit_on_user_error
 def cli(argv: list[str] | None = None) -> None:
     args = read_overrides(argv, USAGE)
-    if args is None or printed_config(args):
+    if args is None or printed_config(args, expand):
         return
     if is_sweep(args):
         submit_sweep_cli(args)
