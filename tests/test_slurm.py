@@ -316,6 +316,7 @@ def test_submit_returns_at_once_then_step1_waits_afterok_and_a_second_submit_doe
     assert wait_for_jobs([step0, step1]) == {step0: "COMPLETED", step1: "COMPLETED"}
     status = run_cli(["wilss.status", str(run)], cwd=REPO)
     assert status.returncode == 0 and status.stdout.count("COMPLETED | finished") == 2, status.stdout
+    wait_for_log(run / "results.md", r"\| 1 \|", timeout=120)  # the report job queued after step 1 writes the table
     again = submit(*overrides)
     assert again.returncode == 0 and "submitted as job" not in again.stdout
     assert again.stdout.count("finished, skipped") == 2

@@ -3,7 +3,7 @@
 Step t starts from step t−1's final checkpoint in the same run directory. A step that already finished is
 only re-evaluated, an interrupted one resumes, so rerunning the command continues where it stopped. The
 papers' table (mIoU old / new / all after every step) is printed at the end and written to
-`<run dir>/results.md` (also by the Slurm jobs: the last step's job writes it); with `expected=NAME` (the demo
+`<run dir>/results.md` (also by the Slurm planners after the last step: `wilss.launch.chain_report`); with `expected=NAME` (the demo
 sets it) the recorded results of wilss/expected.yaml follow, beside the measured ones, with the verdict. Sweep values on the command
 line (`seed=0,1 method=wilson,ft`) run one chain per point (`wilss.sweep`) and write the sweep's report.
 """

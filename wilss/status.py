@@ -19,6 +19,7 @@ from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest
 from wilss.launch.sbatch_chain import queued_run_dir
 from wilss.layout import RunLayout, StepLayout, sidecar
+from wilss.report import report_if_sweep_finished
 from wilss.sweep import read_sweep_file, recorded_points
 
 
@@ -165,6 +166,7 @@ def cli(argv: list[str] | None = None) -> None:
         return
     if read_sweep_file(Path(args[0])):
         print("\n".join(sweep_status(Path(args[0]))))
+        report_if_sweep_finished(Path(args[0]))  # written here and by the planner: no job of the sweep writes it
         report = Path(args[0]) / "report" / "report.md"
         if report.is_file():
             print(f"report: {report}")

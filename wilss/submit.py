@@ -21,9 +21,9 @@ from wilss.cli import read_overrides
 from wilss.config import load_config, printed_config, run_layout
 from wilss.errors import exit_on_user_error
 from wilss.launch import slurm
-from wilss.launch.submitter import StepPlan, submit_chain
+from wilss.launch.submitter import submit_chain
 from wilss.launch.sweep import submit_sweep
-from wilss.report import write_report
+from wilss.report import report_if_sweep_finished, write_report
 from wilss.sweep import expand, is_sweep
 
 EXIT_CHAIN_FAILED = 3
@@ -37,9 +37,9 @@ DESCRIBE = {
 }
 
 
-def wait_for(plans: list[StepPlan], poll_s: float = 5.0) -> None:
-    """Until no job of the chain is queued or running any more."""
-    job_ids = [plan.job_id for plan in plans if plan.job_id]
+def wait_for(job_ids: list[str | None], poll_s: float = 5.0) -> None:
+    """Until none of these jobs is queued or running any more."""
+    job_ids = [job_id for job_id in job_ids if job_id]
     while any(slurm.job_state(job_id)[0] in slurm.ACTIVE_STATES for job_id in job_ids):
         time.sleep(poll_s)
 
@@ -73,11 +73,12 @@ def submit_sweep_cli(args: list[str]) -> None:
     elif arrays or any(unit.plan.action == "active" for unit in units):
         print(f"follow it: python -m wilss.status {sweep.directory}")
         if load_config(list(sweep.points[0].overrides)).launch.wait:
-            wait_for([unit.plan for unit in units])
+            wait_for([unit.plan.job_id for unit in units])
             if not all(unit.files.finished() for unit in units):
                 print(f"wilss: the sweep did not finish; see python -m wilss.status {sweep.directory}",
                       file=sys.stderr)
                 sys.exit(EXIT_CHAIN_FAILED)
+            report_if_sweep_finished(sweep.directory)
     if any(unit.plan.action in ("failed", "blocked") for unit in units):
         sys.exit(EXIT_CHAIN_FAILED)
 
@@ -91,7 +92,7 @@ def cli(argv: list[str] | None = None) -> None:
         submit_sweep_cli(args)
         return
     try:
-        cfg, cluster, plans = submit_chain(args)
+        cfg, cluster, plans, report = submit_chain(args)
     except (FailedJobError, UncompletedJobError) as err:  # a local step failed: its log says why
         print(f"wilss: a step failed: {str(err).splitlines()[0]}", file=sys.stderr)
         sys.exit(EXIT_CHAIN_FAILED)
@@ -103,8 +104,8 @@ def cli(argv: list[str] | None = None) -> None:
     if cluster == "slurm" and any(plan.job_id for plan in plans if plan.action in ("active", "submitted")):
         print(f"follow it: python -m wilss.status {directory}\n"
               f"           tail -f {directory}/step*/train.log; tensorboard --logdir {directory}")
-        if cfg.launch.wait:
-            wait_for(plans)
+        if cfg.launch.wait:  # for the steps and the report job after them
+            wait_for([*(plan.job_id for plan in plans), report and str(report.job_id)])
     if any(plan.action in ("failed", "blocked") for plan in plans):
         sys.exit(EXIT_CHAIN_FAILED)
     finished = all(layout.step(plan.step).finished() for plan in plans)

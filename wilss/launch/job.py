@@ -6,21 +6,18 @@ handlers before importing this):
    iteration boundary (or inside an evaluation), where all ranks save one checkpoint together;
 3. then rank 0 requeues the job when it should run on, and every rank exits; the requeued job resumes from
    `last.pt` exactly;
-4. the step's manifest records all of it; the last step's job also writes the chain's results table (and, for a
-   config naming recorded results, e.g. the demo, the verdict beside them).
+4. the step's manifest records all of it. Reports are not the job's business: the planners write the chain's
+   table (`wilss.launch.chain_report`) and the sweep's report (`wilss status`, `wilss report`).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 import torch
 from omegaconf import DictConfig
 
 from wilss import distributed
-from wilss.chain import end_of_chain, read_step_results
-from wilss.config import load_config, step_layout, task_of
+from wilss.config import load_config, step_layout
 from wilss.core import log, sha256_of
 from wilss.engine.interrupt import StopRequest, TrainingInterrupted
 from wilss.errors import WilssError
@@ -29,7 +26,6 @@ from wilss.launch.manifest import update_manifest
 from wilss.launch.preemption import resubmit_preempted
 from wilss.launch.rendezvous import export_torch_env, is_main_process, slurm_job_id
 from wilss.launch.step import ignore_timeout_signals
-from wilss.report import report_if_sweep_finished
 from wilss.train import main as train_step
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: the step stopped early with its checkpoint saved; run it again to resume
@@ -107,9 +103,4 @@ def run_job(overrides: list[str], stop: StopRequest) -> dict:
         distributed.shutdown()
     if is_main:
         update_manifest(directory, state="finished", final_sha256=sha256_of(directory.final), reason=None)
-        if cfg.step == task_of(cfg).num_steps - 1:
-            chain = [read_step_results(cfg, s) for s in range(cfg.step)] + [results]
-            print(end_of_chain(cfg, chain, overrides))
-            if cfg.sweep_dir:
-                report_if_sweep_finished(Path(cfg.sweep_dir))  # the last point to finish writes the report
     return results

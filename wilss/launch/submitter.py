@@ -20,6 +20,7 @@ from wilss import preflight
 from wilss.config import load_config, run_layout, step_layout, task_of
 from wilss.errors import WilssError
 from wilss.launch import slurm
+from wilss.launch.chain_report import ChainReport
 from wilss.launch.manifest import read_manifest, update_manifest
 from wilss.launch.step import StepJob, hold_stop_signals_prefix
 from wilss.layout import StepLayout
@@ -115,8 +116,21 @@ def submit_step(cfg: DictConfig, cluster: str, overrides: list[str], plan: StepP
     return job
 
 
-def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan]]:
-    """Submit what the chain still needs; return the config, the cluster and the plans.
+# The report job: one process, no GPU, minutes.
+REPORT_RESOURCES = {"nodes": 1, "tasks_per_node": 1, "gpus_per_node": 0, "cpus_per_task": 1, "mem_gb": 4,
+                    "timeout_min": 15}
+
+
+def submit_report(cfg: DictConfig, cluster: str, overrides: list[str], last: StepPlan) -> submitit.Job:
+    """Queue the chain's table (`ChainReport`) after its last step's job (on this machine: run it now)."""
+    executor = build_executor(cfg, cluster, f"afterok:{last.job_id}" if cluster == "slurm" else None)
+    executor.update_parameters(name=f"wilss-report-{cfg.task.name}-{cfg.name}", **REPORT_RESOURCES)
+    return executor.submit(ChainReport([*overrides, f"step={last.step}"]))
+
+
+def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan], submitit.Job | None]:
+    """Submit what the chain still needs, then its report; return the config, the cluster, the plans and the
+    report's job (None when nothing was submitted).
 
     On Slurm every step is queued at once, each depending on the one before. On this machine (`local`) the
     steps run one after the other: each job is waited for before the next is started."""
@@ -137,4 +151,9 @@ def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan]]
                 print(f"step {plan.step}: running on this machine (log: {step_layout(cfg, plan.step).train_log})",
                       flush=True)
                 job.results()  # every task; raises when the step failed: the next one must not start
-    return cfg, cluster, plans
+    report = None
+    if any(plan.action == "submitted" for plan in plans) and plans[-1].action in ("submitted", "active"):
+        report = submit_report(cfg, cluster, overrides, plans[-1])
+        if cluster == "local":
+            report.results()
+    return cfg, cluster, plans, report

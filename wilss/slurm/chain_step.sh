@@ -88,3 +88,5 @@ if ! "${RUN[@]}" "${HOLD[@]}" true 2>/dev/null; then
     "milliseconds of a rank ends it instead of stopping the step" >&2
 fi
 srun --kill-on-bad-exit=1 "${RUN[@]}" "${HOLD[@]}" "$PYTHON" -m wilss.launch.step "${OVERRIDES[@]}"
+# After the last step: the chain's table (results.md) and, for the demo, the verdict, at the end of this log.
+"${RUN[@]}" "$PYTHON" -m wilss.launch.chain_report "${OVERRIDES[@]}"
