@@ -82,3 +82,10 @@ def test_an_unknown_option_stops_the_chain_before_it_runs_with_the_closest_ones(
     assert f"{override}: train has no option 'epochz'; did you mean train.epochs_base or " \
            "train.epochs_incremental?" in result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_a_sweep_given_to_train_names_the_commands_that_sweep():
+    result = run_cli(["wilss", "train", "experiment=demo", "seed=0,1", "--cfg"], cwd=REPO)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "seed=0,1 sweeps, but one configuration takes one value: sweep with wilss chain or wilss submit" \
+        in result.stderr

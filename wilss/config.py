@@ -89,9 +89,12 @@ def check_overrides(overrides: list[str]) -> None:
     problems = []
     for override in parsed:
         key, value = override.key_or_group, override.value()
-        if any((folder / key).is_dir() for folder in folders):
+        if override.is_sweep_override():  # chain and submit expand sweeps into points before composing
+            problems.append(f"{override.input_line} sweeps, but one configuration takes one value: sweep with wilss "
+                            "chain or wilss submit, or quote a text value (key='a,b')")
+        elif any((folder / key).is_dir() for folder in folders):
             _check_group_choice(override.input_line, key, value)
-        elif not (override.is_delete() or override.is_sweep_override()):
+        elif not override.is_delete():
             problems.append(_unknown_option(override.input_line, key) or _value_problem(key, value))
     _refuse([problem for problem in problems if problem])
 
