@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_cli
-from wilss.launch.step import HOLD_STOP_SIGNALS
+from wilss.launch.signals import HOLD_STOP_SIGNALS
 
 SLURM = REPO / "slurm"
 # script -> (the task it hands to the shared body, its job name, its time limit)

@@ -14,19 +14,19 @@ import pytest
 
 from conftest import REPO
 from test_train_e2e import free_port
-from wilss.launch.step import HOLD_STOP_SIGNALS
+from wilss.launch.signals import HOLD_STOP_SIGNALS
 
 # Installs the step's handlers, has a child signal this process without pause, then ends the step as run_step
 # does (or not) and exits: the timeout signal keeps arriving through interpreter shutdown.
 PROGRAM = """
 import os, subprocess, sys, time
-from wilss.launch import step
-stop = step.install_stop_signals()
+from wilss.launch import signals
+stop = signals.install_stop_signals()
 subprocess.Popen(["sh", "-c", f"while kill -{sys.argv[1]} {os.getpid()} 2>/dev/null; do :; done"])
 time.sleep(0.5)
 assert stop.requested
 if sys.argv[2] == "finished":
-    step.ignore_timeout_signals()
+    signals.ignore_timeout_signals()
 """
 
 
@@ -150,8 +150,8 @@ def test_a_rank_whose_signal_is_still_on_its_way_stops_with_the_reason_of_the_ra
 # signal that comes while they start (before they ignore it) must not kill them.
 WORKER_STARTS = """
 import os, signal, threading, time
-from wilss.launch import step
-stop = step.install_stop_signals()
+from wilss.launch import signals
+stop = signals.install_stop_signals()
 import torch
 from wilss.distributed import DistInfo
 from wilss.engine.evaluate import eval_loader

@@ -21,6 +21,7 @@ from wilss.cli import read_overrides
 from wilss.config import load_config, printed_config, run_layout
 from wilss.errors import exit_on_user_error
 from wilss.launch import slurm
+from wilss.launch.step import StepJob
 from wilss.launch.submitter import submit_chain
 from wilss.launch.sweep import submit_sweep
 from wilss.report import report_if_sweep_finished, write_report
@@ -92,7 +93,7 @@ def cli(argv: list[str] | None = None) -> None:
         submit_sweep_cli(args)
         return
     try:
-        cfg, cluster, plans, report = submit_chain(args)
+        cfg, cluster, plans, report = submit_chain(args, StepJob)
     except (FailedJobError, UncompletedJobError) as err:  # a local step failed: its log says why
         print(f"wilss: a step failed: {str(err).splitlines()[0]}", file=sys.stderr)
         sys.exit(EXIT_CHAIN_FAILED)

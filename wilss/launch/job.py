@@ -5,7 +5,8 @@ handlers before importing this):
 2. timeout and preemption signals only set a `StopRequest`; the training loop honours it at the next
    iteration boundary (or inside an evaluation), where all ranks save one checkpoint together;
 3. then rank 0 requeues the job when it should run on, and every rank exits; the requeued job resumes from
-   `last.pt` exactly;
+   `last.pt` exactly. A job that Slurm preempted for good raises `PreemptedForGood` instead: the step's launcher
+   (`wilss.launch.step`) submits it again, so the job's body submits nothing itself;
 4. the step's manifest records all of it. Reports are not the job's business: the planners write the chain's
    table (`wilss.launch.chain_report`) and the sweep's report (`wilss status`, `wilss report`).
 """
@@ -23,12 +24,20 @@ from wilss.engine.interrupt import StopRequest, TrainingInterrupted
 from wilss.errors import WilssError
 from wilss.launch import slurm
 from wilss.launch.manifest import update_manifest
-from wilss.launch.preemption import resubmit_preempted
 from wilss.launch.rendezvous import export_torch_env, is_main_process, slurm_job_id
-from wilss.launch.step import ignore_timeout_signals
+from wilss.launch.signals import ignore_timeout_signals
 from wilss.train import main as train_step
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: the step stopped early with its checkpoint saved; run it again to resume
+
+
+class PreemptedForGood(Exception):
+    """Slurm preempted the job and will not requeue it (PreemptMode=CANCEL); the step has saved its checkpoint.
+    Raised on rank 0 for the launcher to submit the step again (`wilss.launch.preemption`)."""
+
+    def __init__(self, cfg: DictConfig, overrides: list[str], job_id: str, reason: str) -> None:
+        super().__init__(f"Slurm preempted job {job_id} for good ({reason})")
+        self.cfg, self.overrides, self.job_id, self.reason = cfg, overrides, job_id, reason
 
 
 def after_interruption(stopped: TrainingInterrupted, cfg: DictConfig, overrides: list[str], job_id: str | None,
@@ -36,8 +45,7 @@ def after_interruption(stopped: TrainingInterrupted, cfg: DictConfig, overrides:
     """Rank 0, once the checkpoint is saved: requeue the job (within the cap) only while Slurm still runs it.
     The state is read now, after the save, not when the signal came: a `scancel` during the save (e.g. after a
     timeout signal) must win. Slurm ending the job itself (scancel, `scontrol requeue`, preemption with
-    requeue) is never overruled; a preemption that cancels the job for good submits the step again
-    (`wilss.launch.preemption`)."""
+    requeue) is never overruled; a preemption that cancels the job for good raises `PreemptedForGood`."""
     directory, max_requeues = step_layout(cfg), cfg.launch.max_requeues
     if job_id is None:
         update_manifest(directory, state="interrupted", reason=stopped.reason)
@@ -45,10 +53,7 @@ def after_interruption(stopped: TrainingInterrupted, cfg: DictConfig, overrides:
     ending = slurm.ending(job_id)
     requeues = slurm.preemption_requeues(job_id) if ending == "preempted" else True
     if requeues is False:  # PreemptMode=CANCEL: the job ends for good
-        new = resubmit_preempted(cfg, overrides, job_id)
-        log.warning("Slurm preempted job %s and will not requeue it (%s): submitted the step again as job %s; "
-                    "it will resume from the checkpoint", job_id, stopped.reason, new)
-        return
+        raise PreemptedForGood(cfg, overrides, job_id, stopped.reason)
     if requeues is None:
         log.warning("Slurm preempted job %s, and its QOS's PreemptMode cannot be read: not submitting the step "
                     "again. If the job ends PREEMPTED instead of being requeued, submit the chain again to resume "

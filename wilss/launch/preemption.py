@@ -24,7 +24,7 @@ from wilss.errors import WilssError
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest, update_manifest
 from wilss.launch.sbatch_chain import split_submit_line
-from wilss.launch.submitter import StepPlan, submit_chain, submit_step
+from wilss.launch.submitter import StepPlan, StepWork, submit_chain, submit_report, submit_step
 
 SCRIPT_VARIABLE = "WILSS_SCRIPT"  # set by slurm/chain_step.sh: the sbatch script the chain runs
 
@@ -58,30 +58,37 @@ def chain_overrides(overrides: list[str]) -> list[str]:
     return [override for override in overrides if not override.startswith("step=")]
 
 
-def submitit_again(cfg: DictConfig, overrides: list[str]) -> str:
+def submitit_again(cfg: DictConfig, overrides: list[str], work: StepWork) -> str:
     with outside_this_job():
-        job = submit_step(cfg, "slurm", chain_overrides(overrides), StepPlan(cfg.step, "submit"), after=None)
+        job = submit_step(cfg, "slurm", chain_overrides(overrides), StepPlan(cfg.step, "submit"), None, work)
     return str(job.job_id)
 
 
-def keep_next_step(cfg: DictConfig, overrides: list[str], job_id: str) -> None:
+def keep_next_step(cfg: DictConfig, overrides: list[str], job_id: str, work: StepWork) -> None:
     """The next step waits for the new job: its pending job gets the new dependency; once Slurm has cancelled
-    it, the new job of an sbatch chain submits it at its start, and `wilss submit`'s steps are planned again."""
+    it, the new job of an sbatch chain submits it at its start, and `wilss submit`'s steps are planned again
+    (with the chain's report after them; after the last step, the report alone)."""
     following = cfg.step + 1
     if following >= task_of(cfg).num_steps:
+        if SCRIPT_VARIABLE not in os.environ:  # the chain's report waited for the preempted job: queue it again
+            with outside_this_job():
+                submit_report(cfg, "slurm", chain_overrides(overrides), StepPlan(cfg.step, "submitted", job_id))
         return
     next_job = read_manifest(step_layout(cfg, following)).get("job_id")
     if next_job and slurm.depend_on(next_job, f"afterok:{job_id}"):
         log.warning("step %d (job %s) now waits for job %s", following, next_job, job_id)
     elif SCRIPT_VARIABLE not in os.environ:
         with outside_this_job():
-            submit_chain([*chain_overrides(overrides), "launch.resubmit_failed=true", "launch.preflight=false"])
+            submit_chain([*chain_overrides(overrides), "launch.resubmit_failed=true", "launch.preflight=false"], work)
 
 
-def resubmit_preempted(cfg: DictConfig, overrides: list[str], job_id: str) -> str:
-    """Rank 0, after the save: submit the step again, keep the next step waiting for it; the new job's id."""
-    new = sbatch_again(job_id, cfg.step) if SCRIPT_VARIABLE in os.environ else submitit_again(cfg, overrides)
+def resubmit_preempted(cfg: DictConfig, overrides: list[str], job_id: str, reason: str, work: StepWork) -> str:
+    """Rank 0, after the save: submit the step again (a submitit job runs `work`), keep the next step waiting for
+    it; the new job's id."""
+    new = sbatch_again(job_id, cfg.step) if SCRIPT_VARIABLE in os.environ else submitit_again(cfg, overrides, work)
     update_manifest(step_layout(cfg), state="resubmitted", job_id=new,
                     reason=f"Slurm preempted job {job_id} and will not requeue it: submitted again as job {new}")
-    keep_next_step(cfg, overrides, new)
+    log.warning("Slurm preempted job %s and will not requeue it (%s): submitted the step again as job %s; it will "
+                "resume from the checkpoint", job_id, reason, new)
+    keep_next_step(cfg, overrides, new, work)
     return new

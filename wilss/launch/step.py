@@ -3,62 +3,31 @@ sbatch scripts), or `StepJob` pickled by submitit (`python -m wilss.submit`). Th
 
 This module imports nothing heavy: the stop signals' handlers are installed first, a few tens of milliseconds
 after the process starts, and only then the training (torch, data, models: seconds) is imported. Before that,
-the launchers start Python with the stop signals blocked (`HOLD_STOP_SIGNALS`): one sent while the interpreter
+the launchers start Python with the stop signals blocked (`wilss.launch.signals`): one sent while the interpreter
 starts waits, and reaches the handlers the moment they are in. So a timeout or preemption signal at any moment
-is a checkpoint and a requeue, never a death. What the job does is in `wilss.launch.job`.
+is a checkpoint and a requeue, never a death. What the job does is in `wilss.launch.job`; a job that Slurm
+preempted for good is submitted again from here (`wilss.launch.preemption`), which is why the submitters take
+`StepJob` as an argument instead of importing this module.
 """
 
 from __future__ import annotations
 
-import shutil
-import signal
-import subprocess
-
 from wilss.cli import read_overrides
-from wilss.engine.interrupt import STOP_SIGNALS, StopRequest
+from wilss.engine.interrupt import StopRequest
 from wilss.errors import exit_on_user_error
-
-TIMEOUT_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)  # sbatch --signal: USR1 in our scripts, USR2 from submitit
-
-
-# The command prefix that starts a step's Python with the stop signals blocked (GNU env, coreutils >= 8.31);
-# wilss/slurm/chain_step.sh spells the same for the sbatch scripts.
-HOLD_STOP_SIGNALS = ("env", "--block-signal=" + ",".join(signal.Signals(s).name[3:] for s in STOP_SIGNALS))
-
-
-def hold_stop_signals_prefix() -> tuple[str, ...]:
-    """`HOLD_STOP_SIGNALS` where this machine's `env` has --block-signal, else nothing (the step then has the
-    interpreter's start, tens of milliseconds, unguarded, as before)."""
-    if shutil.which("env") is None:
-        return ()
-    works = subprocess.run([*HOLD_STOP_SIGNALS, "true"], capture_output=True).returncode == 0
-    return HOLD_STOP_SIGNALS if works else ()
-
-
-def install_stop_signals() -> StopRequest:
-    """A stop request that the scheduler's signals set. Replaces any earlier handlers (submitit's would
-    checkpoint inside the handler, mid-iteration), then unblocks the signals the launcher held: one that came
-    while the interpreter started is delivered now, to these handlers."""
-    stop = StopRequest()
-    for stop_signal in STOP_SIGNALS:
-        reason = "timeout" if stop_signal in TIMEOUT_SIGNALS else "terminated"
-        signal.signal(stop_signal, lambda *_, reason=reason: stop.request(reason))
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    return stop
-
-
-def ignore_timeout_signals() -> None:
-    """Once training is over a timeout signal has nothing left to stop, but it must not kill the process: at
-    interpreter shutdown Python resets its handlers to the default action (terminate), so a signal arriving
-    then turned a finished step into a FAILED job. An ignored signal stays ignored through shutdown."""
-    for timeout_signal in TIMEOUT_SIGNALS:
-        signal.signal(timeout_signal, signal.SIG_IGN)
-
+from wilss.launch.signals import install_stop_signals
 
 def run_step(overrides: list[str], stop: StopRequest) -> dict:
-    from wilss.launch.job import run_job  # the heavy imports, after the handlers are in place
+    """The job's body; a job that Slurm preempted for good is submitted again from here, as it was submitted."""
+    # The heavy imports, after the handlers are in place.
+    from wilss.launch.job import EXIT_INTERRUPTED, PreemptedForGood, run_job
+    from wilss.launch.preemption import resubmit_preempted
 
-    return run_job(overrides, stop)
+    try:
+        return run_job(overrides, stop)
+    except PreemptedForGood as preempted:
+        resubmit_preempted(preempted.cfg, preempted.overrides, preempted.job_id, preempted.reason, StepJob)
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 class StepJob:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,13 @@ from wilss.errors import WilssError
 from wilss.launch import slurm
 from wilss.launch.chain_report import ChainReport
 from wilss.launch.manifest import read_manifest, update_manifest
-from wilss.launch.step import StepJob, hold_stop_signals_prefix
+from wilss.launch.signals import hold_stop_signals_prefix
 from wilss.layout import StepLayout
+
+
+# What a step's job runs, built from its overrides: `wilss.launch.step.StepJob`, passed in by the commands and the
+# step itself (which submits its step again after a preemption), since the step's module sits above this one.
+StepWork = Callable[[list[str]], Callable[[], object]]
 
 
 @dataclass
@@ -106,10 +112,10 @@ def check_resources(cfg: DictConfig, cluster: str) -> None:
                          f"launch.nodes={launch.nodes} x launch.tasks_per_node={launch.tasks_per_node}.")
 
 
-def submit_step(cfg: DictConfig, cluster: str, overrides: list[str], plan: StepPlan,
-                after: str | None) -> submitit.Job:
+def submit_step(cfg: DictConfig, cluster: str, overrides: list[str], plan: StepPlan, after: str | None,
+                work: StepWork) -> submitit.Job:
     dependency = f"afterok:{after}" if after else None
-    job = build_executor(cfg, cluster, dependency).submit(StepJob([*overrides, f"step={plan.step}"]))
+    job = build_executor(cfg, cluster, dependency).submit(work([*overrides, f"step={plan.step}"]))
     update_manifest(step_layout(cfg, plan.step), step=plan.step, state="submitted", job_id=str(job.job_id),
                     cluster=cluster, job_folder=str(job.paths.folder))
     plan.action, plan.job_id = "submitted", str(job.job_id)
@@ -128,7 +134,7 @@ def submit_report(cfg: DictConfig, cluster: str, overrides: list[str], last: Ste
     return executor.submit(ChainReport([*overrides, f"step={last.step}"]))
 
 
-def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan], submitit.Job | None]:
+def submit_chain(overrides: list[str], work: StepWork) -> tuple[DictConfig, str, list[StepPlan], submitit.Job | None]:
     """Submit what the chain still needs, then its report; return the config, the cluster, the plans and the
     report's job (None when nothing was submitted).
 
@@ -145,7 +151,7 @@ def submit_chain(overrides: list[str]) -> tuple[DictConfig, str, list[StepPlan],
         if plan.action == "active":
             previous = plan.job_id
         elif plan.action == "submit":
-            job = submit_step(cfg, cluster, overrides, plan, previous if cluster == "slurm" else None)
+            job = submit_step(cfg, cluster, overrides, plan, previous if cluster == "slurm" else None, work)
             previous = plan.job_id
             if cluster == "local":
                 print(f"step {plan.step}: running on this machine (log: {step_layout(cfg, plan.step).train_log})",

@@ -166,7 +166,7 @@ def run_here(units: list[Unit]) -> None:
         cfg = load_config(unit.overrides)
         check_resources(cfg, "local")
         print(f"{unit.label}: running on this machine (log: {unit.files.train_log})", flush=True)
-        job = submit_step(cfg, "local", unit.overrides, unit.plan, None)
+        job = submit_step(cfg, "local", unit.overrides, unit.plan, None, StepJob)
         try:
             job.results()
         except (FailedJobError, UncompletedJobError) as err:
