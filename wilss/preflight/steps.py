@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 from omegaconf import DictConfig, OmegaConf
 
 from wilss.config import recipe_of, step_layout, task_of
-from wilss.launch import slurm
 
 
 def pending_steps(cfg: DictConfig) -> list[int]:
@@ -21,5 +22,6 @@ def trains_from_pixel_labels(cfg: DictConfig, steps: list[int]) -> bool:
 
 
 def runs_here(cfg: DictConfig) -> bool:
-    """cluster=local, or auto without Slurm: the run starts on this machine (as `wilss chain` always does)."""
-    return cfg.cluster == "local" or (cfg.cluster == "auto" and not slurm.available())
+    """cluster=local, or auto without Slurm (no sbatch on PATH, as the submitter decides): the run starts on this
+    machine (as `wilss chain` always does). The preflight sits below the launch layer, so it asks PATH itself."""
+    return cfg.cluster == "local" or (cfg.cluster == "auto" and shutil.which("sbatch") is None)
