@@ -21,14 +21,16 @@ Another installed package adds entries without touching this one, through the en
 (`csv = "my_pkg.csv_logger:CsvLogger"`) is registered under the point's name.
 
 The first lookup imports the built-in modules, then the entry points, once; an unknown name fails with the
-option to change and the names that exist.
+option to change and the names that exist. A kind with a `contract` (a Protocol: what the rest of the kit calls
+on what a builder returns) is built through `build`, which checks the built object against it, so a third-party
+method or backbone that lacks a member fails when it is built, naming the member, not at the first iteration.
 """
 
 from __future__ import annotations
 
 import types
 from importlib.metadata import EntryPoint, entry_points
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, TypeVar, get_type_hints
 
 from wilss.errors import WilssError
 
@@ -36,8 +38,9 @@ Entry = TypeVar("Entry")
 
 
 class Registry(Generic[Entry]):
-    def __init__(self, kind: str, package: str, option: str, *, group: str) -> None:
+    def __init__(self, kind: str, package: str, option: str, *, group: str, contract: type | None = None) -> None:
         self.kind, self.package, self.option, self.group = kind, package, option, group
+        self.contract = contract
         self._builtin: Callable[[], object] = lambda: None
         self._entries: dict[str, Entry] = {}
         self._loaded = False
@@ -98,3 +101,20 @@ class Registry(Generic[Entry]):
                              f"{', '.join(self.names())} (or add a module to {self.package}, or an entry point "
                              f"of the group {self.group} to your own package).")
         return self._entries[name]
+
+    def build(self, name: str, *args):
+        """The entry `name` called with `args`, checked against the kind's contract."""
+        built = self.get(name)(*args)
+        if self.contract is not None:
+            missing = [member for member in contract_members(self.contract) if not hasattr(built, member)]
+            if missing:
+                raise WilssError(f"{self.option}={name} built a {type(built).__name__} without "
+                                 f"{', '.join(missing)}, which every {self.kind} has ({self.contract.__name__} in "
+                                 f"{self.contract.__module__}); add them to it.")
+        return built
+
+
+def contract_members(protocol: type) -> list[str]:
+    """The attributes and methods a Protocol declares."""
+    methods = [name for name, value in vars(protocol).items() if callable(value) and not name.startswith("_")]
+    return sorted({*get_type_hints(protocol), *methods})

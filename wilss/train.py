@@ -163,7 +163,7 @@ def build_method(cfg: DictConfig, step: StepSpec, model: torch.nn.Module, dist, 
 
     old_model = load_previous_step(cfg, step, model, run, previous) if step.recipe.from_previous else None
     context = MethodContext(cfg, step.task, model, wrap, old_model, run.device, run.channels_last, run.sync_bn)
-    return METHODS.get(step.recipe.method)(context)
+    return METHODS.build(step.recipe.method, context)
 
 
 def evaluate_finished_step(cfg: DictConfig, step: StepSpec, final: dict, dist, run: Runtime,

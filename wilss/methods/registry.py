@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from omegaconf import DictConfig
@@ -28,5 +29,15 @@ class MethodContext:
     sync_bn: bool                                 # batch statistics over all ranks (model.sync_bn, several ranks)
 
 
-METHODS: Registry[Callable[[MethodContext], object]] = Registry(
-    "method", __package__, "method.name", group="wilss.methods")
+class Method(Protocol):
+    """What the engine calls on a built method (checked when it is built)."""
+
+    def losses(self, batch: dict[str, torch.Tensor], epoch: int) -> dict[str, torch.Tensor]: ...
+
+    def param_groups(self, phase: DictConfig) -> list[dict]: ...
+
+    def modules(self) -> dict[str, nn.Module]: ...     # everything it trains, saved by name in checkpoints
+
+
+METHODS: Registry[Callable[[MethodContext], Method]] = Registry(
+    "method", __package__, "method.name", group="wilss.methods", contract=Method)

@@ -40,7 +40,7 @@ def build_model(
     With `norm="inplace_abn"` and `sync_bn`, call this after `init_process_group` (see `build_norm`).
     """
     norm_act = build_norm(norm, sync_bn)
-    body = BACKBONES.get(backbone)(BackboneOptions(
+    body = BACKBONES.build(backbone, BackboneOptions(
         backbone, norm_act, output_stride, sync_bn, init, pretrained, pretrained_md5, pretrained_trusted,
         dict(options or {})))
     head = DeeplabV3(body.out_channels, norm_act, body.output_stride, pooling_size=pooling_size,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from torch import nn
 
 from wilss.models.norm import NormAct
 from wilss.registry import Registry
@@ -27,5 +27,15 @@ class BackboneOptions:
     extra: Mapping = field(default_factory=dict)  # model.options: what only this backbone family reads
 
 
-BACKBONES: Registry[Callable[[BackboneOptions], nn.Module]] = Registry(
-    "backbone", __package__, "model.backbone", group="wilss.backbones")
+class Backbone(Protocol):
+    """What the DeepLab-V3 head reads of a built body (checked when it is built); the body is an nn.Module whose
+    forward maps (B, 3, H, W) to its last features (B, out_channels, H / output_stride, W / output_stride)."""
+
+    out_channels: int
+    output_stride: int
+
+    def forward(self, images): ...
+
+
+BACKBONES: Registry[Callable[[BackboneOptions], Backbone]] = Registry(
+    "backbone", __package__, "model.backbone", group="wilss.backbones", contract=Backbone)
