@@ -293,7 +293,7 @@ def main(cfg: DictConfig, stop: StopRequest | None = None) -> dict:
     return final_evaluation(cfg, task, model, dist, run, out, stop, evaluated)
 
 
-USAGE = """usage: python -m wilss.train [--cfg [job]] [key=value | group=option ...]
+USAGE = """usage: python -m wilss.train [--cfg [job] [--resolve]] [key=value | group=option ...]
 
 Train one step of an incremental segmentation task. Overrides are Hydra syntax, e.g.
   python -m wilss.train experiment=demo
@@ -301,8 +301,8 @@ Train one step of an incremental segmentation task. Overrides are Hydra syntax, 
 Groups: dataset (voc, coco-voc, synthetic), task, model, method (wilson, ft, joint), optim, train, eval,
 replay, web, launch, experiment, mode (default | reference: the original code's arithmetic, to compare with the
 paper's code).
---cfg prints the composed configuration and exits. The project's README maps the original code's flags to
-overrides.
+--cfg prints the composed configuration and exits; --resolve resolves its ${...} interpolations. The project's
+README maps the original code's flags to overrides.
 """
 
 

@@ -16,8 +16,8 @@ from torch import nn
 
 
 def init_body(body: nn.Module, scheme: str) -> None:
-    """Initialise every conv of `body` with `scheme` (the names are checked with the config: `BODY_INITS` in
-    wilss.config)."""
+    """Initialise every conv of `body` with `scheme` (the names are checked with the config: `BodyInit` in
+    wilss/schema.py)."""
     if scheme == "torch_default":
         return  # as constructed
     if scheme != "he_fan_out":
