@@ -105,6 +105,6 @@ def _step_spec(cfg: DictConfig, layout: RunLayout, index: int) -> StepSpec:
         files=layout.step(index),
         epochs=cfg.train.epochs_base if recipe.base_recipe else cfg.train.epochs_incremental,
         optim=cfg.optim.base if recipe.base_recipe else cfg.optim.incremental,
-        localizer_epochs=0 if recipe.base_recipe else cfg.method.get("pseudo_ep", 0),
+        localizer_epochs=0 if recipe.base_recipe else cfg.method.pseudo_ep,
         model=model_spec(cfg, task.classes_per_step, recipe.from_previous), previous_task=previous_task, previous_final=previous_final,
         previous_model=model_spec(cfg, previous_task.classes_per_step, from_previous=True) if previous_task else None)
