@@ -74,7 +74,7 @@ def run_sweep(overrides: list[str]) -> list[str]:
             continue
         print("\n" + write_chain_report(load_config(steps[-1]), results))
     if len(failed) < len(sweep.points):
-        print(write_report([sweep.directory], sweep.directory / "report").markdown)
+        print(write_report([sweep.directory], sweep.layout.report).markdown)
     return failed
 
 

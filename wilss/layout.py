@@ -11,6 +11,12 @@
     <run dir>/step<t>/tensorboard/            scalars and image panels
     <run dir>/step<t>/metrics.jsonl           scalars, one JSON object a line (train.loggers=[jsonl])
 
+    <sweep dir>/sweep.json                    every point of a sweep: its values, overrides, chain length, step-0 key
+    <sweep dir>/points/<point>/               a point's run directory (its step0 links into shared/)
+    <sweep dir>/shared/step0-<key>/           the run directory of one step 0 that several points share
+    <sweep dir>/report/report.md              the sweep's report (and its csv, json, tex, figures)
+    <sweep dir>/jobs/<job id>/                submitit's files of the sweep's job arrays
+
 Plain paths only (no torch, no config), so the launch layer and `wilss status` use it on a login node.
 """
 
@@ -109,3 +115,32 @@ class RunLayout:
                 if match and path.is_dir():
                     found.append((int(match.group(1)), StepLayout(path)))
         return sorted(found, key=lambda item: item[0])
+
+
+@dataclass(frozen=True)
+class SweepLayout:
+    """The files of a sweep (`wilss.sweep`): a run directory per point and per shared step 0, and the report."""
+
+    root: Path
+
+    @property
+    def sweep_file(self) -> Path:
+        return self.root / "sweep.json"
+
+    def point(self, name: str) -> RunLayout:
+        return RunLayout(self.root / "points" / name)
+
+    def shared(self, key: str) -> RunLayout:
+        return RunLayout(self.root / "shared" / f"step0-{key}")
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def report_markdown(self) -> Path:
+        return self.report / "report.md"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"

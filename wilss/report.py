@@ -32,7 +32,7 @@ from wilss.core import log
 from wilss.data.datasets import DATASETS
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError, exit_on_user_error
-from wilss.layout import RunLayout
+from wilss.layout import RunLayout, SweepLayout
 from wilss.sweep import read_sweep_file, recorded_points
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
@@ -99,7 +99,7 @@ def read_run(directory: Path, extra: list[str]) -> Run | None:
 def run_directories(path: Path) -> list[tuple[Path, list[str]]]:
     """(run directory, extra label words) of a run or of every point of a sweep."""
     if read_sweep_file(path):
-        return [(path / "points" / name, [v for v in point["values"] if v.lstrip("+~").split("=")[0]
+        return [(SweepLayout(path).point(name).root, [v for v in point["values"] if v.lstrip("+~").split("=")[0]
                                           not in PLACED_KEYS]) for name, point in recorded_points(path).items()]
     if any(path.glob("step*/results.json")) or any(path.glob("step*/manifest.json")):
         return [(path, [])]
@@ -429,17 +429,17 @@ def write_report(paths: list[Path], out: Path, figures: bool = True) -> Report:
 def report_if_sweep_finished(sweep_dir: Path) -> Path | None:
     """Write the sweep's report once the last step of every point has finished; return its folder."""
     try:
+        layout = SweepLayout(sweep_dir)
         points = recorded_points(sweep_dir)
-        last_steps = [RunLayout(sweep_dir / "points" / name).step(point["length"] - 1)
-                      for name, point in points.items()]
+        last_steps = [layout.point(name).step(point["length"] - 1) for name, point in points.items()]
         if not all(step.finished() for step in last_steps):
             return None
-        write_report([sweep_dir], sweep_dir / "report")
+        write_report([sweep_dir], layout.report)
     except Exception as err:  # noqa: BLE001 - the step itself finished: a report problem must not fail its job
         log.warning("the sweep's report could not be written (%s: %s); run: wilss report %s",
                     type(err).__name__, err, sweep_dir)
         return None
-    return sweep_dir / "report"
+    return layout.report
 
 
 def default_out(paths: list[Path]) -> Path:

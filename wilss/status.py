@@ -18,7 +18,7 @@ from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest
 from wilss.launch.sbatch_chain import queued_run_dir
-from wilss.layout import RunLayout, StepLayout, sidecar
+from wilss.layout import RunLayout, StepLayout, SweepLayout, sidecar
 from wilss.report import report_if_sweep_finished
 from wilss.sweep import read_sweep_file, recorded_points
 
@@ -150,7 +150,7 @@ def sweep_status(sweep: Path) -> list[str]:
     """One line per point and step, then how many points are done, running, pending and failed."""
     lines, points = [], Counter()
     for name, point in recorded_points(sweep).items():
-        steps = [RunLayout(sweep / "points" / name).step(step) for step in range(point["length"])]
+        steps = [SweepLayout(sweep).point(name).step(step) for step in range(point["length"])]
         lines += [f"{name} | {step_line(step)}" for step in steps]
         points[point_state([step_state(step) for step in steps])] += 1
     counts = ", ".join(f"{points[state]} {state}" for state in ("done", "running", "pending", "failed"))
@@ -167,7 +167,7 @@ def cli(argv: list[str] | None = None) -> None:
     if read_sweep_file(Path(args[0])):
         print("\n".join(sweep_status(Path(args[0]))))
         report_if_sweep_finished(Path(args[0]))  # written here and by the planner: no job of the sweep writes it
-        report = Path(args[0]) / "report" / "report.md"
+        report = SweepLayout(Path(args[0])).report_markdown
         if report.is_file():
             print(f"report: {report}")
         return

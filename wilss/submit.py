@@ -70,7 +70,7 @@ def submit_sweep_cli(args: list[str]) -> None:
         waits = f", {array.dependency}" if array.dependency else ""
         print(f"  step {array.step}: job array {array.job_id} ({array.size} tasks{waits})")
     if cluster == "local" and any(unit.plan.action in ("done", "submitted") for unit in units):
-        print(write_report([sweep.directory], sweep.directory / "report").markdown)
+        print(write_report([sweep.directory], sweep.layout.report).markdown)
     elif arrays or any(unit.plan.action == "active" for unit in units):
         print(f"follow it: python -m wilss.status {sweep.directory}")
         if load_config(list(sweep.points[0].overrides)).launch.wait:

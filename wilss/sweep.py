@@ -2,12 +2,9 @@
 line of `wilss chain` or `wilss submit` expand into points, the cartesian product of the values; each point is
 one chain with its own run directory.
 
-Layout of a sweep directory (`sweep_dir=`, default `<output_root>/sweeps/<dataset>-<name>`):
-
-    sweep.json                    every point: its values, overrides, chain length and step-0 key
-    points/<point>/step<t>/       the point's steps; step0 is a link into shared/
-    shared/step0-<key>/step0/     one step 0 for every point with the same step-0 configuration
-    jobs/, report/                Slurm job logs; the report (`wilss report`)
+A sweep directory (`sweep_dir=`, default `<output_root>/sweeps/<dataset>-<name>`) is laid out by
+`wilss.layout.SweepLayout`: sweep.json, a run directory per point (points/<point>/, whose step0 links into
+shared/) and per shared step 0 (shared/step0-<key>/), the report (report/) and the arrays' job files (jobs/).
 
 Step 0 is shared: points that differ only in what later steps use (method, replay, web, incremental epochs
 and learning rates, ...) point to one step-0 run, keyed by a hash of the resolved step-0 configuration.
@@ -30,8 +27,8 @@ from omegaconf import DictConfig, OmegaConf
 from wilss.atomic import atomic_write_bytes
 from wilss.config import load_config, task_of
 from wilss.errors import WilssError
+from wilss.layout import SweepLayout
 
-SWEEP_FILE = "sweep.json"
 # Resolved keys that step 0 never reads: points differing only in these share one step 0. Locations are left
 # out too (the data's location stays in, resolved, through dataset.root).
 NOT_STEP0 = ("name", "run_dir", "sweep_dir", "output_root", "step", "step_ckpt", "cluster", "launch", "method",
@@ -57,12 +54,16 @@ class Sweep:
     points: list[Point]
     step0_keys: dict[str, str] = field(default_factory=dict)  # point name -> key of its shared step 0
 
+    @property
+    def layout(self) -> SweepLayout:
+        return SweepLayout(self.directory)
+
     def point_dir(self, point: Point) -> Path:
-        return self.directory / "points" / point.name
+        return self.layout.point(point.name).root
 
     def shared_dir(self, point: Point) -> Path:
         """The run directory that holds the point's (shared) step 0."""
-        return self.directory / "shared" / f"step0-{self.step0_keys[point.name]}"
+        return self.layout.shared(self.step0_keys[point.name]).root
 
     def overrides_for(self, point: Point, step: int) -> list[str]:
         """Overrides of one step of a point, without `step=`: step 0 runs in its shared run directory."""
@@ -154,7 +155,7 @@ def expand(overrides: list[str]) -> Sweep:
 
 
 def read_sweep_file(directory: Path) -> dict:
-    path = Path(directory) / SWEEP_FILE
+    path = SweepLayout(Path(directory)).sweep_file
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -178,7 +179,7 @@ def prepare(sweep: Sweep) -> None:
     points = {**recorded, **{p.name: {"overrides": list(p.overrides), "values": list(p.values), "length": p.length,
                                       "step0": sweep.step0_keys[p.name]} for p in sweep.points}}
     payload = json.dumps({"points": points}, indent=2).encode()
-    atomic_write_bytes(sweep.directory / SWEEP_FILE, lambda handle: handle.write(payload))
+    atomic_write_bytes(sweep.layout.sweep_file, lambda handle: handle.write(payload))
 
 
 def link_step0(sweep: Sweep, point: Point) -> None:
@@ -200,5 +201,5 @@ def recorded_points(directory: Path) -> dict[str, dict]:
     """The points sweep.json records (name -> overrides, length, step-0 key); an error if it is no sweep."""
     recorded = read_sweep_file(directory)
     if not recorded:
-        raise WilssError(f"'{directory}' is not a sweep directory (no {SWEEP_FILE}).")
+        raise WilssError(f"'{directory}' is not a sweep directory (no sweep.json).")
     return recorded["points"]

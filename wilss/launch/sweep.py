@@ -127,7 +127,7 @@ def submit_array(sweep: Sweep, units: list[Unit], dependency: str | None) -> lis
     """Submit the units as one job array (task i = units[i]); return the job ids, <array>_<i>."""
     cfg = load_config(units[0].overrides)
     check_resources(cfg, "slurm")
-    executor = build_executor(cfg, "slurm", dependency, folder=sweep.directory / "jobs" / "%j")
+    executor = build_executor(cfg, "slurm", dependency, folder=sweep.layout.jobs / "%j")
     executor.update_parameters(name=f"wilss-sweep-{sweep.directory.name}-step{units[0].step}",
                                slurm_array_parallelism=cfg.launch.array_parallelism)
     with executor.batch():
