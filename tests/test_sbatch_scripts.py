@@ -1,6 +1,7 @@
 """The sbatch scripts without a cluster: each per-task script hands its task to the shared body (slurm/chain_step.sh),
-which is run here with stand-ins for scontrol, sacct, sbatch, srun and the Python of the job; and `wilss scripts`
-writes them for pip users (tests/test_slurm.py runs them on the local Slurm cluster)."""
+which is run here with stand-ins for scontrol, sacct, sbatch and srun, and the job's one planning call (`python -m
+wilss.launch.sbatch_chain start`) for real; and `wilss scripts` writes them for pip users (tests/test_slurm.py runs
+them on the local Slurm cluster)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_cli
+from wilss.config import load_config, step_layout
+from wilss.launch.manifest import read_manifest
+from wilss.launch.sbatch_chain import job_overrides
 from wilss.launch.signals import HOLD_STOP_SIGNALS
+from wilss.layout import StepLayout
 
 SLURM = REPO / "slurm"
 # script -> (the task it hands to the shared body, its job name, its time limit)
@@ -32,17 +37,28 @@ STAND_IN = """#!/bin/bash
 { printf '%s\\x1f' "$(basename "$0")" "$@"; echo; } >>"$FAKE_LOG"
 case "$(basename "$0")" in
   scontrol) echo "   Command=$FAKE_SCRIPT" ;;
-  sacct) echo "sbatch --time=15 --qos=high $FAKE_SCRIPT dataset.root=/d" ;;
+  sacct) echo "sbatch --time=15 $FAKE_SCRIPT dataset.root=/d" ;;
   sbatch) echo "4243" ;;
-  python) [ "$3" = overrides ] && exec "$REAL_PYTHON" "$@"  # the real rule that composes the job's overrides
-    [ "$3" = next ] && echo "${FAKE_NEXT:-}"; [ "$3" = options ] && cat >/dev/null && echo "--time=15" ;;
+  python) [ "$3" = start ] && exec "$REAL_PYTHON" "$@" ;;  # the real planning of the job
 esac
 exit 0
 """
 
 
+def step_files(tmp_path: Path, name: str, overrides: tuple[str, ...], step: int) -> StepLayout:
+    """The files of a step of the chain that slurm/NAME runs with `overrides` under the default OUTPUT_ROOT."""
+    task = TASKS[name][0]
+    return step_layout(load_config(job_overrides(task, f"{tmp_path}/outputs", "0", list(overrides))), step)
+
+
 def run_script(tmp_path: Path, name: str, *overrides: str, next_step: str = "") -> list[list[str]]:
-    """Run slurm/NAME as the job of step 0 would (the stand-ins answer for Slurm); the calls it made, in order."""
+    """Run slurm/NAME as the job of step 0 would (the stand-ins answer for Slurm); the calls it made, in order.
+    Without `next_step` step 1 has finished, so the job has no next step to submit."""
+    if not next_step:
+        finished = step_files(tmp_path, name, overrides, 1)
+        finished.checkpoints.mkdir(parents=True)
+        finished.final.touch()
+        finished.results.write_text("{}")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     for tool in ("scontrol", "sacct", "sbatch", "srun", "python"):
@@ -51,8 +67,8 @@ def run_script(tmp_path: Path, name: str, *overrides: str, next_step: str = "") 
     log = tmp_path / "calls.log"
     log.unlink(missing_ok=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SLURM_", "WILSS_"))}
-    env.update(PATH=f"{bin_dir}:{env['PATH']}", FAKE_LOG=str(log), FAKE_SCRIPT=str(SLURM / name),
-               FAKE_NEXT=next_step, SLURM_JOB_ID="4242", SLURM_JOB_NODELIST="n1", SLURM_SUBMIT_DIR=str(tmp_path),
+    env.update(PATH=f"{bin_dir}:{env['PATH']}", FAKE_LOG=str(log), FAKE_SCRIPT=str(SLURM / name), SLURM_JOB_ID="4242",
+               SLURM_JOB_NODELIST="n1", SLURM_SUBMIT_DIR=str(tmp_path),
                PYTHON=str(bin_dir / "python"), REAL_PYTHON=sys.executable)
     # sbatch runs a copy of the script (elsewhere): the shared part must be found from scontrol's Command=.
     copy = tmp_path / "slurm_script"
@@ -81,22 +97,22 @@ def test_each_rank_starts_with_the_stop_signals_held_as_the_step_module_says(tmp
 @pytest.mark.parametrize("name", TASKS)
 def test_each_script_hands_its_task_to_the_shared_body(tmp_path, name):
     task, _, _ = TASKS[name]
-    calls = run_script(tmp_path, name, "dataset.root=/d", "train.batch_size=8")
-    assert srun_overrides(calls) == [*task, f"output_root={tmp_path}/outputs", "dataset.root=/d",
+    calls = run_script(tmp_path, name, "seed=3", "train.batch_size=8")
+    assert srun_overrides(calls) == [*task, f"output_root={tmp_path}/outputs", "seed=3",
                                      "train.batch_size=8", "step=0"]
-    (claim,) = [call for call in calls if call[0] == "python" and call[3] == "claim"]
-    assert claim[4:] == srun_overrides(calls)
+    claimed = read_manifest(step_files(tmp_path, name, ("seed=3", "train.batch_size=8"), 0))
+    assert (claimed["job_id"], claimed["state"]) == ("4242", "running")  # the step of srun's overrides
     assert not [call for call in calls if call[0] == "sbatch"]  # the last step submits nothing
 
 
 @pytest.mark.parametrize("name", TASKS)
 def test_the_next_step_runs_the_same_script_with_the_users_overrides_and_options(tmp_path, name):
-    calls = run_script(tmp_path, name, "dataset.root=/d", next_step="1")
+    calls = run_script(tmp_path, name, "seed=3", next_step="1")
     (sbatch,) = [call for call in calls if call[0] == "sbatch"]
     assert sbatch[1:] == ["--parsable", "--time=15", "--dependency=afterok:4242", "--kill-on-invalid-dep=yes",
-                          "--export=ALL,WILSS_STEP=1", str(SLURM / name), "dataset.root=/d"]
-    (record,) = [call for call in calls if call[0] == "python" and call[3] == "record"]
-    assert record[4] == "4243" and record[5:] == srun_overrides(calls)
+                          "--export=ALL,WILSS_STEP=1", str(SLURM / name), "seed=3"]
+    recorded = read_manifest(step_files(tmp_path, name, ("seed=3",), 1))
+    assert (recorded["job_id"], recorded["state"]) == ("4243", "submitted") and srun_overrides(calls)[-1] == "step=0"
 
 
 @pytest.mark.parametrize("overrides, task", [
@@ -105,8 +121,10 @@ def test_the_next_step_runs_the_same_script_with_the_users_overrides_and_options
     (["experiment=demo"], []),  # the experiment brings its own dataset and task
 ])
 def test_a_key_on_the_command_line_wins_over_the_scripts_task(tmp_path, overrides, task):
-    calls = run_script(tmp_path, "voc_15-5.sbatch", *overrides)
-    assert srun_overrides(calls) == [*task, f"output_root={tmp_path}/outputs", *overrides, "step=0"]
+    """The rule by which the job's planning call (`start`) composes the overrides srun gets: a command line that
+    does not compose (`+task=` beside the script's task) is refused by that call, in the job."""
+    ran = job_overrides(TASKS["voc_15-5.sbatch"][0], f"{tmp_path}/outputs", "0", overrides)
+    assert ran == [*task, f"output_root={tmp_path}/outputs", *overrides, "step=0"]
 
 
 def sbatch_lines(text: str) -> dict[str, str]:

@@ -23,11 +23,8 @@ from wilss.core import log
 from wilss.errors import WilssError
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest, update_manifest
-from wilss.launch.sbatch_chain import split_submit_line
+from wilss.launch.sbatch_chain import SCRIPT_VARIABLE, submit_script, submitted_with
 from wilss.launch.submitter import StepPlan, StepWork, submit_chain, submit_report, submit_step
-
-SCRIPT_VARIABLE = "WILSS_SCRIPT"  # set by slurm/chain_step.sh: the sbatch script the chain runs
-
 
 @contextmanager
 def outside_this_job() -> Iterator[None]:
@@ -44,14 +41,12 @@ def outside_this_job() -> Iterator[None]:
 
 def sbatch_again(job_id: str, step: int) -> str:
     """The sbatch script's job again: the options and arguments it was submitted with, for the same step."""
-    script, submit_dir = Path(os.environ[SCRIPT_VARIABLE]), os.environ["SLURM_SUBMIT_DIR"]
-    line = slurm.submit_line(job_id)
-    if not line:
+    script, submit_dir = Path(os.environ[SCRIPT_VARIABLE]), Path(os.environ["SLURM_SUBMIT_DIR"])
+    submitted = submitted_with(job_id, script, submit_dir)
+    if submitted is None:
         raise WilssError(f"accounting has no submit line for job {job_id}: submit {script} again to resume the "
                          "chain from its checkpoint")
-    options, args = split_submit_line(line, script, Path(submit_dir))
-    return slurm.sbatch([*options, f"--export=ALL,WILSS_STEP={step}", str(script), *args], submit_dir,
-                        slurm.without_job_variables(dict(os.environ)))
+    return submit_script(*submitted, step)
 
 
 def chain_overrides(overrides: list[str]) -> list[str]:

@@ -1,17 +1,19 @@
-"""Bookkeeping for the sbatch scripts (`slurm/*.sbatch`), which submit step t+1 from inside step t's job (their
-shared body, `slurm/chain_step.sh`):
+"""The planner of the sbatch scripts (`slurm/*.sbatch`), which submit step t+1 from inside step t's job: their
+shared body, `slurm/chain_step.sh`, makes one call before the step's `srun`,
 
-    python -m wilss.launch.sbatch_chain overrides ROOT STEP TASK.. -- ARGS..  # the job's overrides, one a line
-    python -m wilss.launch.sbatch_chain claim [overrides]         # this job takes step t, or refuses
-    python -m wilss.launch.sbatch_chain next [overrides]          # prints t+1 if it must be submitted
-    python -m wilss.launch.sbatch_chain options SCRIPT SUBMIT_DIR  # this job's sbatch options, one a line
-    python -m wilss.launch.sbatch_chain record JOB_ID [overrides] # records t+1's job in its manifest
+    python -m wilss.launch.sbatch_chain start ROOT STEP TASK.. -- ARGS..    # with WILSS_SCRIPT set
 
-`claim` refuses a job whose step already belongs to another queued or running job (the same script submitted
-twice), as `wilss submit` does: exit status 3, which the script turns into a clean end of the job. `next` prints nothing when step t is the last, or when step t+1 has finished
-or already has a queued or running job, e.g. because step t was requeued after it had submitted t+1. So t+1 is
-submitted once. `options` reads the command line this job was submitted with (accounting's SubmitLine, on
-stdin) and prints every option given before the script, except those the next submission sets itself.
+which prints the job's overrides (one a line, for srun), after it has
+
+1. claimed the step for this job, or refused it when another queued or running job has it (the same script
+   submitted twice), as `wilss submit` does: exit status 3, which the script turns into a clean end of the job;
+2. submitted step t+1 (`afterok` on this job) with the sbatch options this job was submitted with (accounting's
+   SubmitLine, minus the options the submission sets itself) and recorded it in t+1's manifest, unless step t is
+   the last, or t+1 has finished or already has a queued or running job (e.g. step t was requeued after it had
+   submitted t+1). So t+1 is submitted once.
+
+A step that Slurm preempts for good submits its script again through the same function (`submit_script`,
+`wilss.launch.preemption`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import fcntl
 import os
 import re
 import shlex
+import signal
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +35,8 @@ from wilss.launch.manifest import read_manifest, update_manifest
 from wilss.launch.submitter import plan_step
 
 USAGE = __doc__.split("\n\n")[1]
+SCRIPT_VARIABLE = "WILSS_SCRIPT"  # set by slurm/chain_step.sh: the sbatch script the chain runs
+SUBMIT_LINE_WAIT_S = 30  # accounting records a job's submit line a few seconds after it starts
 
 # Options of the submitting job that the next step must not inherit: it sets them itself (dependency,
 # environment) or they concern only the sbatch call (printing, waiting, holding). With the flag form that
@@ -134,31 +140,67 @@ def split_submit_line(submit_line: str, script: Path, submit_dir: Path) -> tuple
     return carried, words[position + 1:]
 
 
-def record(job_id: str, overrides: list[str]) -> None:
-    cfg = load_config(overrides)
-    update_manifest(step_layout(cfg, cfg.step + 1), step=cfg.step + 1, state="submitted", job_id=job_id,
+def submitted_with(job_id: str, script: Path, submit_dir: Path) -> tuple[list[str], list[str]] | None:
+    """(options, arguments) the job was submitted with (`split_submit_line`); None when accounting has no submit
+    line for it."""
+    for _ in range(SUBMIT_LINE_WAIT_S):
+        line = slurm.submit_line(job_id)
+        if line:
+            return split_submit_line(line, script, submit_dir)
+        time.sleep(1)
+    return None
+
+
+def submit_script(options: list[str], args: list[str], step: int, after: str | None = None) -> str:
+    """This job's sbatch script for `step` (after job `after` succeeded, if given), submitted as from a login
+    shell: none of this job's SLURM_* variables (SLURM_RESTART_COUNT would count this job's restarts against the
+    new job's cap); the new job's id."""
+    waits = [f"--dependency=afterok:{after}", "--kill-on-invalid-dep=yes"] if after else []
+    return slurm.sbatch([*options, *waits, f"--export=ALL,WILSS_STEP={step}", os.environ[SCRIPT_VARIABLE], *args],
+                        os.environ["SLURM_SUBMIT_DIR"], slurm.without_job_variables(dict(os.environ)))
+
+
+def submit_next(overrides: list[str], args: list[str]) -> None:
+    """Step t+1 after this job, with this job's sbatch options, recorded in t+1's manifest (`next_step`)."""
+    following = next_step(overrides)
+    if following is None:
+        return
+    job_id = os.environ["SLURM_JOB_ID"]
+    script, submit_dir = Path(os.environ[SCRIPT_VARIABLE]), Path(os.environ["SLURM_SUBMIT_DIR"])
+    submitted = submitted_with(job_id, script, submit_dir)
+    if submitted is None:
+        print(f"[wilss] warning: accounting has no submit line for job {job_id}: step {following} gets only the "
+              "#SBATCH lines", file=sys.stderr)
+    options = submitted[0] if submitted else []
+    new = submit_script(options, args, following, after=job_id)
+    update_manifest(step_layout(load_config(overrides), following), step=following, state="submitted", job_id=new,
                     cluster="slurm")
+    print(f"[wilss] step {following} submitted as job {new} (afterok:{job_id}) with "
+          f"{' '.join(options) or 'the #SBATCH lines'}", file=sys.stderr)
+
+
+def start(task: list[str], output_root: str, step: str, args: list[str]) -> int:
+    """Everything this job does before its step: claim it, submit the next one; print the step's overrides."""
+    overrides = job_overrides(task, output_root, step, args)
+    refused = claim(overrides)
+    if refused:
+        return refused
+    handler = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a requeue must not split submitting and recording
+    try:
+        submit_next(overrides, args)
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    print("\n".join(overrides))
+    return 0
 
 
 @exit_on_user_error
 def cli(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
-    command = args[:1]
-    if command == ["overrides"] and "--" in args and args.index("--") >= 3:
-        split = args.index("--")
-        print("\n".join(job_overrides(args[3:split], args[1], args[2], args[split + 1:])))
-    elif command == ["claim"]:
-        sys.exit(claim(args[1:]))
-    elif command == ["next"]:
-        following = next_step(args[1:])
-        if following is not None:
-            print(following)
-    elif command == ["options"] and len(args) == 3:
-        print("\n".join(split_submit_line(sys.stdin.read().strip(), Path(args[1]), Path(args[2]))[0]))
-    elif command == ["record"] and len(args) >= 2:
-        record(args[1], args[2:])
-    else:
+    if args[:1] != ["start"] or "--" not in args or args.index("--") < 3 or SCRIPT_VARIABLE not in os.environ:
         raise WilssError(f"usage:\n{USAGE}")
+    split = args.index("--")
+    sys.exit(start(args[3:split], args[1], args[2], args[split + 1:]))
 
 
 if __name__ == "__main__":

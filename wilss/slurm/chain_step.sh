@@ -4,9 +4,9 @@
 #
 # Step 0 is the job the user submits. At its start it submits step 1 (`afterok`, killed if step 0 fails) with
 # every sbatch option step 0 was submitted with, and so on: step t submits t+1, once, even when t is requeued
-# (python -m wilss.launch.sbatch_chain keeps track). A second job for a step already queued or running stops.
-# Then every task of the job runs the step with srun: on the timeout signal (--signal) or a preemption
-# SIGTERM, the step checkpoints at the next iteration and requeues this job, which resumes from there.
+# (one Python call per job, python -m wilss.launch.sbatch_chain start, plans it). A second job for a step already
+# queued or running stops. Then every task of the job runs the step with srun: on the timeout signal (--signal) or
+# a preemption SIGTERM, the step checkpoints at the next iteration and requeues this job, which resumes from there.
 #
 # Needs from the sbatch script: SCRIPT (its own path, as submitted: what every later step's job runs) and
 # TASK_OVERRIDES (array: the script's task, e.g. (dataset=voc task=15-5); empty = the overrides choose it);
@@ -29,58 +29,27 @@ if [ -n "$CONTAINER" ]; then
 fi
 
 STEP="${WILSS_STEP:-0}"
-# The script's task minus the keys the command line sets itself (all of it for an experiment=), the output root,
-# the user's overrides, the step: one rule, in wilss.launch.sbatch_chain, which `wilss status` applies too.
-JOB_OVERRIDES="$("${RUN[@]}" "$PYTHON" -m wilss.launch.sbatch_chain overrides "$OUTPUT_ROOT" "$STEP" \
-  "${TASK_OVERRIDES[@]}" -- "$@")"
-mapfile -t OVERRIDES <<<"$JOB_OVERRIDES"
 export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"
-export WILSS_SCRIPT="$SCRIPT"  # a step that Slurm preempts for good submits this script again (wilss.launch.preemption)
+export WILSS_SCRIPT="$SCRIPT"  # what the next step's job runs, and a step that Slurm preempts for good submits again
+
+# One call before the step (wilss.launch.sbatch_chain start): it claims the step for this job, submits step t+1
+# (afterok on this job, with the sbatch options of this job's command line) once, and prints the job's overrides:
+# the script's task minus the keys the command line sets itself (all of it for an experiment=), the output root,
+# the user's overrides, the step (one rule, which `wilss status` applies too). Exit 3: another queued or running
+# job has the step (the script submitted twice), a refusal the step's manifest records; this job then ends
+# COMPLETED, with nothing run.
+status=0
+JOB_OVERRIDES="$("${RUN[@]}" "$PYTHON" -m wilss.launch.sbatch_chain start "$OUTPUT_ROOT" "$STEP" \
+  "${TASK_OVERRIDES[@]}" -- "$@")" || status=$?
+[ "$status" -eq 3 ] && exit 0
+[ "$status" -ne 0 ] && exit "$status"
+mapfile -t OVERRIDES <<<"$JOB_OVERRIDES"
 
 echo "[wilss] job $SLURM_JOB_ID (restart ${SLURM_RESTART_COUNT:-0}) step $STEP on $SLURM_JOB_NODELIST: ${OVERRIDES[*]}"
 
-# This job takes its step, or ends here when another queued or running job has it (the script submitted twice):
-# exit 3, a refusal the step's manifest records; the job then ends COMPLETED, with nothing run.
-"${RUN[@]}" "$PYTHON" -m wilss.launch.sbatch_chain claim "${OVERRIDES[@]}" || {
-  status=$?
-  [ "$status" -eq 3 ] && exit 0
-  exit "$status"
-}
-
-# The options this job was submitted with (sbatch's command line, as accounting recorded it; it may take a few
-# seconds to get there), minus the dependency and environment the next step gets from here.
-carried_options() {
-  local line=""
-  for _ in $(seq 30); do
-    line="$(sacct -n -X -P -j "$SLURM_JOB_ID" -o SubmitLine 2>/dev/null | head -n 1)"
-    [ -n "$line" ] && break
-    sleep 1
-  done
-  if [ -z "$line" ]; then
-    echo "[wilss] warning: accounting has no submit line for job $SLURM_JOB_ID: step $NEXT gets only the #SBATCH lines" >&2
-    return 0
-  fi
-  "${RUN[@]}" "$PYTHON" -m wilss.launch.sbatch_chain options "$SCRIPT" "$SLURM_SUBMIT_DIR" <<<"$line"
-}
-
-NEXT="$("${RUN[@]}" "$PYTHON" -m wilss.launch.sbatch_chain next "${OVERRIDES[@]}")"
-if [ -n "$NEXT" ]; then
-  trap '' TERM  # submitting and recording the next step must not be split by a requeue
-  mapfile -t OPTIONS < <(carried_options)
-  # The next job must not see this job's SLURM_* variables (--export=ALL): SLURM_RESTART_COUNT, which Slurm
-  # sets only from the first restart on, would count this job's restarts against the next one's cap.
-  mapfile -t OWN_SLURM_VARIABLES < <(compgen -e | grep '^SLURM_' | grep -v '^SLURM_CONF$' | sed 's/^/-u/')
-  NEXT_JOB="$(env "${OWN_SLURM_VARIABLES[@]}" sbatch --parsable "${OPTIONS[@]}" --dependency="afterok:$SLURM_JOB_ID" \
-    --kill-on-invalid-dep=yes --export=ALL,WILSS_STEP="$NEXT" "$SCRIPT" "$@")"
-  NEXT_JOB="${NEXT_JOB%%;*}"
-  "${RUN[@]}" "$PYTHON" -m wilss.launch.sbatch_chain record "$NEXT_JOB" "${OVERRIDES[@]}"
-  trap - TERM
-  echo "[wilss] step $NEXT submitted as job $NEXT_JOB (afterok:$SLURM_JOB_ID) with ${OPTIONS[*]:-the #SBATCH lines}"
-fi
-
 # Each rank's Python starts with the stop signals blocked: one that comes while the interpreter starts waits for
 # the step's handlers (wilss.launch.step unblocks them once they are in) instead of killing the rank. GNU env
-# (coreutils >= 8.31) does it; HOLD_STOP_SIGNALS in wilss/launch/step.py is the same prefix.
+# (coreutils >= 8.31) does it; HOLD_STOP_SIGNALS in wilss/launch/signals.py is the same prefix.
 HOLD=(env "--block-signal=TERM,USR1,USR2")
 if ! "${RUN[@]}" "${HOLD[@]}" true 2>/dev/null; then
   HOLD=()
