@@ -90,7 +90,8 @@ import time
 import torch
 
 from wilss.chain import run_chain
-from wilss.config import load_config, run_dir
+from wilss.config import load_config
+from wilss.spec import run_dir
 
 norm, overrides = sys.argv[1], sys.argv[2:]
 started = time.perf_counter()

@@ -30,22 +30,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "wilss.status")),
 ]
 
-# Known faults being removed, each with why it is still there; the case of each is a strict expected failure.
-# Upward imports, by importing module:
-KNOWN_UPWARD: dict[str, str] = {
-    "wilss.preflight.steps": "runs_here asks wilss.launch.slurm whether Slurm is there: the Slurm commands move "
-                             "below the preflight with the launch rework of issue #25",
-}
-
-# Circles, by their modules: a circle that grows beyond them fails `test_no_import_circle`.
-KNOWN_CIRCLES: dict[str, tuple[frozenset[str], str]] = {
-    "launch": (frozenset({"wilss.launch.job", "wilss.launch.preemption", "wilss.launch.sbatch_chain",
-                          "wilss.launch.step", "wilss.launch.submitter"}),
-               "the job's modules and the planners import one another: the one planner of issue #25 (item 5) "
-               "removes it"),
-}
-
-
 def module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -117,10 +101,6 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def unknown_circles(found: list[list[str]]) -> list[list[str]]:
-    return [circle for circle in found if not any(set(circle) <= members for members, _ in KNOWN_CIRCLES.values())]
-
-
 def describe(found: list[list[str]]) -> str:
     return "; ".join(" <-> ".join(circle) for circle in found)
 
@@ -130,14 +110,7 @@ def test_every_module_belongs_to_a_layer() -> None:
     assert not unplaced, f"modules in no layer of tests/test_architecture.py LAYERS: {unplaced}"
 
 
-def expected_failure(reason: str | None) -> list[pytest.MarkDecorator]:
-    """A strict xfail: the case turns red (XPASS) once the known fault is gone, so its entry goes with it."""
-    return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-
-
-@pytest.mark.parametrize("path", [pytest.param(path, id=module_name(path),
-                                               marks=expected_failure(KNOWN_UPWARD.get(module_name(path))))
-                                  for path in SOURCES])
+@pytest.mark.parametrize("path", SOURCES, ids=module_name)
 def test_imports_point_down(path: Path) -> None:
     own = layer_of(module_name(path))
     if own is None:
@@ -156,16 +129,8 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
 
 
 def test_no_import_circle() -> None:
-    found = unknown_circles(circles(import_graph()))
+    found = circles(import_graph())
     assert not found, f"modules that import each other in a circle: {describe(found)}"
-
-
-@pytest.mark.parametrize("name", [pytest.param(name, marks=expected_failure(reason))
-                                  for name, (_, reason) in KNOWN_CIRCLES.items()])
-def test_no_known_import_circle_is_left(name: str) -> None:
-    members = KNOWN_CIRCLES[name][0]
-    found = [circle for circle in circles(import_graph()) if set(circle) <= members]
-    assert not found, f"the known {name} circle is still there: {describe(found)}"
 
 
 def test_the_check_sees_a_planted_circle() -> None:
@@ -174,7 +139,7 @@ def test_the_check_sees_a_planted_circle() -> None:
     graph = import_graph()
     assert "wilss.errors" in graph["wilss.config"]
     graph["wilss.errors"].add("wilss.config")
-    assert any({"wilss.config", "wilss.errors"} <= set(circle) for circle in unknown_circles(circles(graph)))
+    assert any({"wilss.config", "wilss.errors"} <= set(circle) for circle in circles(graph))
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from wilss.config import load_config, recipe_of
+from wilss.config import load_config
 from wilss.data.datasets import DATASETS
 from wilss.engine.loggers import LOGGERS, MetricLoggers
 from wilss.errors import WilssError
@@ -19,6 +19,7 @@ from wilss.layout import RunLayout
 from wilss.methods import METHODS
 from wilss.methods.pseudo_labels import PSEUDO_LABELS
 from wilss.models.backbones import BACKBONES
+from wilss.spec import resolve
 from test_architecture import PACKAGE, imported_modules
 
 
@@ -48,10 +49,10 @@ def test_every_built_in_module_that_registers_is_imported_by_its_package(registr
 
 
 def test_the_method_config_decides_what_the_step_learns_from():
-    wilson, joint = load_config(["step=1"]), load_config(["step=1", "method=joint"])
-    assert recipe_of(wilson).weak and recipe_of(wilson).from_previous and not recipe_of(wilson).base_recipe
-    assert recipe_of(joint).seen_classes and recipe_of(joint).base_recipe and not recipe_of(joint).weak
-    step0 = recipe_of(load_config(["method=joint"]))
+    wilson, joint = (resolve(load_config(overrides)).current.recipe for overrides in (["step=1"], ["step=1", "method=joint"]))
+    assert wilson.weak and wilson.from_previous and not wilson.base_recipe
+    assert joint.seen_classes and joint.base_recipe and not joint.weak
+    step0 = resolve(load_config(["method=joint"])).current.recipe
     assert step0.method == "supervised" and not step0.seen_classes
 
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_cli
-from wilss.config import load_config, step_layout
+from wilss.config import load_config
 from wilss.launch.manifest import read_manifest
 from wilss.launch.sbatch_chain import job_overrides
 from wilss.launch.signals import HOLD_STOP_SIGNALS
 from wilss.layout import StepLayout
+from wilss.spec import resolve
 
 SLURM = REPO / "slurm"
 # script -> (the task it hands to the shared body, its job name, its time limit)
@@ -48,7 +49,7 @@ exit 0
 def step_files(tmp_path: Path, name: str, overrides: tuple[str, ...], step: int) -> StepLayout:
     """The files of a step of the chain that slurm/NAME runs with `overrides` under the default OUTPUT_ROOT."""
     task = TASKS[name][0]
-    return step_layout(load_config(job_overrides(task, f"{tmp_path}/outputs", "0", list(overrides))), step)
+    return resolve(load_config(job_overrides(task, f"{tmp_path}/outputs", "0", list(overrides)))).step(step).files
 
 
 def run_script(tmp_path: Path, name: str, *overrides: str, next_step: str = "") -> list[list[str]]:

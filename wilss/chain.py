@@ -16,36 +16,37 @@ from omegaconf import DictConfig
 
 from wilss import distributed
 from wilss.cli import read_overrides
-from wilss.config import load_config, printed_config, run_layout, task_of
+from wilss.config import load_config, printed_config
 from wilss.core import log
-from wilss.data.tasks import get_task
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.expected import load_expected, measured_steps, verdict
 from wilss.metrics import markdown_table
 from wilss.report import write_report
+from wilss.spec import resolve
 from wilss.sweep import expand, is_sweep, prepare
 from wilss.train import group_labels, main
 
 
 def run_chain(overrides: list[str], last_step: int | None = None) -> list[dict]:
     """Train steps 0..last (default: the task's last step); return each step's results."""
-    num_steps = task_of(load_config(overrides)).num_steps
+    num_steps = len(resolve(load_config(overrides)).steps)
     last = num_steps - 1 if last_step is None else last_step
     return [main(load_config([*overrides, f"step={step}"])) for step in range(last + 1)]
 
 
 def read_step_results(cfg: DictConfig, step: int) -> dict:
-    return json.loads(run_layout(cfg).step(step).results.read_text())
+    return json.loads(resolve(cfg).layout.step(step).results.read_text())
 
 
 def write_chain_report(cfg: DictConfig, results: list[dict]) -> str:
     """The papers' table, one row per step on the validation set, with the last step's old/new column names;
     written to `<run dir>/results.md` and returned."""
     rows = [{"run": cfg.name, "step": r["step"], **r["sets"]["val"]} for r in results]
-    old, new = group_labels(get_task(cfg.dataset.name, cfg.task.name, results[-1]["step"]))
+    chain = resolve(cfg)
+    old, new = group_labels(chain.step(results[-1]["step"]).task)
     header = f"{cfg.dataset.name} {cfg.task.name}{' overlap' if cfg.overlap else ''} — mIoU % on val ({old}, {new})"
     report = f"{header}\n\n{markdown_table(rows, 'old', 'new')}\n"
-    run_layout(cfg).results_table.write_text(report)
+    chain.layout.results_table.write_text(report)
     return report
 
 

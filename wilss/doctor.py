@@ -18,7 +18,8 @@ import sys
 import torch
 from omegaconf import OmegaConf
 
-from wilss.config import load_config, run_dir
+from wilss.config import load_config
+from wilss.spec import run_dir
 from wilss.errors import exit_on_user_error
 from wilss.preflight import Outcome, run_checks
 from wilss.preflight.environment import facts, inplace_abn_problems

@@ -18,13 +18,14 @@ import time
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
 from wilss.cli import read_overrides
-from wilss.config import load_config, printed_config, run_layout
+from wilss.config import load_config, printed_config
 from wilss.errors import exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.step import StepJob
 from wilss.launch.submitter import submit_chain
 from wilss.launch.sweep import submit_sweep
 from wilss.report import report_if_sweep_finished, write_report
+from wilss.spec import resolve
 from wilss.sweep import expand, is_sweep
 
 EXIT_CHAIN_FAILED = 3
@@ -97,7 +98,7 @@ def cli(argv: list[str] | None = None) -> None:
     except (FailedJobError, UncompletedJobError) as err:  # a local step failed: its log says why
         print(f"wilss: a step failed: {str(err).splitlines()[0]}", file=sys.stderr)
         sys.exit(EXIT_CHAIN_FAILED)
-    layout = run_layout(cfg)
+    layout = resolve(cfg).layout
     directory = layout.root
     print(f"run directory: {directory} ({cluster})")
     for plan in plans:

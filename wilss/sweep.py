@@ -25,9 +25,10 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from wilss.atomic import atomic_write_bytes
-from wilss.config import load_config, task_of
+from wilss.config import load_config
 from wilss.errors import WilssError
 from wilss.layout import SweepLayout
+from wilss.spec import resolve
 
 # Resolved keys that step 0 never reads: points differing only in these share one step 0. Locations are left
 # out too (the data's location stays in, resolved, through dataset.root).
@@ -144,7 +145,7 @@ def expand(overrides: list[str]) -> Sweep:
         located = [o for o in base if not o.startswith("sweep_dir=")]  # replaced by the absolute path
         point_overrides = (*located, *assignments, f"sweep_dir={directory}")
         cfg = load_config(list(point_overrides))
-        point = Point(point_name(assignments), assignments, point_overrides, task_of(cfg).num_steps)
+        point = Point(point_name(assignments), assignments, point_overrides, len(resolve(cfg).steps))
         sweep.points.append(point)
         sweep.step0_keys[point.name] = step0_key(cfg)  # a sweep has no step=: cfg is step 0's
     names = [point.name for point in sweep.points]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from wilss.config import run_dir
+from wilss.spec import run_dir
 from wilss.data.tasks import get_task
 from wilss.errors import WilssError
 from wilss.preflight.skip import Skipped

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import shutil
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from wilss.config import recipe_of, step_layout, task_of
+from wilss.spec import resolve
 
 
 def pending_steps(cfg: DictConfig) -> list[int]:
     """Every step of the task without its final checkpoint and results (the `step` option is not used: the chain
     and submit run all steps)."""
-    return [step for step in range(task_of(cfg).num_steps) if not step_layout(cfg, step).finished()]
+    return [step.index for step in resolve(cfg).steps if not step.files.finished()]
 
 
 def trains_from_pixel_labels(cfg: DictConfig, steps: list[int]) -> bool:
     """Whether the first pending step starts from the pretrained (ImageNet) weights: step 0, and a method whose
     config says `init: pretrained` (the joint baseline) at any step."""
-    return bool(steps) and not recipe_of(OmegaConf.merge(cfg, {"step": steps[0]})).from_previous
+    return bool(steps) and not resolve(cfg).step(steps[0]).recipe.from_previous
 
 
 def runs_here(cfg: DictConfig) -> bool:
