@@ -4,7 +4,7 @@ A method exposes `losses(batch, epoch) -> dict[str, Tensor]`, `param_groups(phas
 `modules() -> dict[str, nn.Module]` (everything it trains, saved by name in checkpoints). Each module of this
 package registers its builders in `METHODS` (`registry.py`) under the `method.name` of their configs; what a
 method decides about the rest of the run (labels, classes, recipe, initialisation) is in its config
-(`wilss.config.StepRecipe`). Adding a method: a module here (listed in `_builtin`) plus a
+(`wilss.spec.StepRecipe`). Adding a method: a module here (listed in `_builtin`) plus a
 `wilss/configs/method/<name>.yaml`, or a `wilss.methods` entry point of your own package (docs/design.md).
 """
 
