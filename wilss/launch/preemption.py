@@ -24,7 +24,8 @@ from wilss.errors import WilssError
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest, update_manifest
 from wilss.launch.sbatch_chain import SCRIPT_VARIABLE, submit_script, submitted_with
-from wilss.launch.submitter import StepPlan, StepWork, submit_chain, submit_report, submit_step
+from wilss.launch.plan import StepPlan
+from wilss.launch.submitter import StepWork, submit_chain, submit_report, submit_step
 
 @contextmanager
 def outside_this_job() -> Iterator[None]:

@@ -32,7 +32,7 @@ from wilss.config import load_config, run_dir, step_layout, task_of
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest, update_manifest
-from wilss.launch.submitter import plan_step
+from wilss.launch.plan import plan_step
 
 USAGE = __doc__.split("\n\n")[1]
 SCRIPT_VARIABLE = "WILSS_SCRIPT"  # set by slurm/chain_step.sh: the sbatch script the chain runs

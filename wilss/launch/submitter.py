@@ -1,6 +1,7 @@
 """Plan and submit a task's chain of steps as submitit jobs.
 
-The plan reads each step's state from disk and from Slurm, so submitting the same command again is safe:
+The plan (`wilss.launch.plan`, the sweeps' planner: a chain is a sweep of one point) reads each step's state
+from disk and from Slurm, so submitting the same command again is safe:
 finished steps are skipped, queued or running ones are reused as dependencies, failed ones block the chain
 unless `launch.resubmit_failed=true`. Step t waits for step t−1 with `afterok` and is cancelled by Slurm when
 step t−1 fails (`kill_on_invalid_dep`).
@@ -11,7 +12,6 @@ from __future__ import annotations
 import shlex
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import submitit
@@ -20,11 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from wilss import preflight
 from wilss.config import load_config, run_layout, step_layout, task_of
 from wilss.errors import WilssError
-from wilss.launch import slurm
 from wilss.launch.chain_report import ChainReport
-from wilss.launch.manifest import read_manifest, update_manifest
+from wilss.launch.manifest import update_manifest
+from wilss.launch.plan import StepPlan, Unit, plan_units, resolve_cluster
 from wilss.launch.signals import hold_stop_signals_prefix
-from wilss.layout import StepLayout
 
 
 # What a step's job runs, built from its overrides: `wilss.launch.step.StepJob`, passed in by the commands and the
@@ -32,45 +31,14 @@ from wilss.layout import StepLayout
 StepWork = Callable[[list[str]], Callable[[], object]]
 
 
-@dataclass
-class StepPlan:
-    step: int
-    action: str  # done | active | submit | failed | blocked
-    job_id: str | None = None
-    state: str = ""
-
-
-def resolve_cluster(cfg: DictConfig) -> str:
-    if cfg.cluster not in ("auto", "slurm", "local"):
-        raise WilssError(f"cluster={cfg.cluster}: choose slurm, local or auto.")
-    if cfg.cluster == "auto":
-        return "slurm" if slurm.available() else "local"
-    if cfg.cluster == "slurm" and not slurm.available():
-        raise WilssError("cluster=slurm but sbatch is not on PATH; run on a login node or use cluster=local.")
-    return cfg.cluster
-
-
-def plan_step(files: StepLayout, step: int, cluster: str, resubmit_failed: bool) -> StepPlan:
-    if files.finished():
-        return StepPlan(step, "done")
-    job_id = read_manifest(files).get("job_id")
-    if cluster == "local" or not job_id:
-        return StepPlan(step, "submit")  # a local step that did not finish resumes when it runs again
-    state, _ = slurm.job_state(job_id)
-    if state in slurm.ACTIVE_STATES:
-        return StepPlan(step, "active", job_id, state)
-    return StepPlan(step, "submit" if resubmit_failed else "failed", job_id, state)
-
-
-def plan_chain(cfg: DictConfig, cluster: str) -> list[StepPlan]:
-    """One plan per step; after a failed step nothing more is submitted."""
-    plans: list[StepPlan] = []
-    for step in range(task_of(cfg).num_steps):
-        plan = plan_step(step_layout(cfg, step), step, cluster, cfg.launch.resubmit_failed)
-        if plans and plans[-1].action in ("failed", "blocked") and plan.action != "done":
-            plan.action = "blocked"
-        plans.append(plan)
-    return plans
+def plan_chain(cfg: DictConfig, cluster: str, overrides: list[str]) -> list[StepPlan]:
+    """One plan per step, as a sweep plans its units (a chain is a sweep of one point, its steps in a line): after
+    a failed step nothing more is submitted."""
+    length, units = task_of(cfg).num_steps, []
+    for step in range(length):
+        units.append(Unit(f"step{step}", step, overrides, length, step_layout(cfg, step), units[-1] if units else None))
+    plan_units(units, cluster, cfg.launch.resubmit_failed)
+    return [unit.plan for unit in units]
 
 
 def build_executor(cfg: DictConfig, cluster: str, dependency: str | None,
@@ -145,7 +113,7 @@ def submit_chain(overrides: list[str], work: StepWork) -> tuple[DictConfig, str,
     check_resources(cfg, cluster)
     if cfg.launch.preflight:
         preflight.require(cfg)
-    plans = plan_chain(cfg, cluster)
+    plans = plan_chain(cfg, cluster, overrides)
     previous = None
     for plan in plans:
         if plan.action == "active":

@@ -1,7 +1,7 @@
 """Submit a sweep (`wilss.sweep`) as Slurm job arrays, or run it on this machine.
 
-The sweep is cut into units: one per shared step 0, one per point and later step. Each unit is planned as a
-chain's step is (`plan_step`: done, active, submit or failed), and waits behind a failed unit before it, so a
+The sweep is cut into units: one per shared step 0, one per point and later step, planned by the one planner
+(`wilss.launch.plan`, as a chain's steps: done, active, submit or failed), each behind a failed unit before it, so a
 second submit skips finished units, keeps queued or running ones and resubmits failed ones on request.
 
 On Slurm the units of one step that wait for the same array form one array whose task i starts when task i of
@@ -16,42 +16,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
 from wilss import preflight
 from wilss.config import load_config
 from wilss.launch.manifest import update_manifest
+from wilss.launch.plan import Array, Unit, plan_units, resolve_cluster
 from wilss.launch.step import StepJob
-from wilss.launch.submitter import StepPlan, build_executor, check_resources, plan_step, resolve_cluster, submit_step
-from wilss.layout import RunLayout, StepLayout
+from wilss.launch.submitter import build_executor, check_resources, submit_step
+from wilss.layout import RunLayout
 from wilss.sweep import Sweep, expand, prepare
-
-
-@dataclass(eq=False)
-class Array:
-    job_id: str  # the array's job id (a single job's id when it has one task)
-    size: int
-    step: int
-    dependency: str | None
-
-
-@dataclass(eq=False)
-class Unit:
-    label: str        # shared/step0-<key> or <point>/step<t>
-    step: int
-    overrides: list[str]  # without step=
-    length: int       # steps of the chain it belongs to
-    files: StepLayout  # its step directory
-    before: Unit | None = None
-    after: list[Unit] = field(default_factory=list)
-    plan: StepPlan | None = None
-    array: Array | None = None
-    index: int = 0    # task index in its array
-
-    def pending_after(self) -> list[Unit]:
-        return [unit for unit in self.after if unit.plan.action == "submit"]
 
 
 def build_units(sweep: Sweep) -> list[Unit]:
@@ -71,19 +46,6 @@ def build_units(sweep: Sweep) -> list[Unit]:
                 units.append(unit)
                 before = unit
     return sorted(units, key=lambda unit: unit.step)
-
-
-def plan_units(units: list[Unit], cluster: str, resubmit_failed: bool) -> None:
-    """Plan every unit (in step order, so the unit before is planned first)."""
-    for unit in units:
-        unit.plan = plan_step(unit.files, unit.step, cluster, resubmit_failed)
-        before = unit.before.plan if unit.before else None
-        if before is None or unit.plan.action == "done":
-            continue
-        if before.action in ("failed", "blocked"):
-            unit.plan.action = "blocked"
-        elif before.action == "submit" and unit.plan.action == "active":
-            unit.plan.action = "submit"  # its job waits for one that ended unsuccessfully: Slurm drops it
 
 
 def dependency_key(unit: Unit) -> tuple | None:
