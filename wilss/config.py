@@ -1,4 +1,4 @@
-"""Compose, check and resolve the configuration of one step.
+"""Compose and check the configuration of one step (`wilss.spec.resolve` then derives the chain's facts from it).
 
 The Hydra compose API builds the config from the packaged `wilss/configs/`, a lab's own config folders (searched
 after the packaged ones: WILSS_CONFIG_PATH, or `hydra.searchpath=[...]`) and command-line overrides; `validate` checks the
@@ -12,7 +12,6 @@ import difflib
 import os
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -24,9 +23,8 @@ from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 from wilss.cli import split_cfg_flags
 from wilss.data.datasets import DATASETS
-from wilss.data.tasks import Task, get_task
+from wilss.data.tasks import get_task
 from wilss.errors import WilssError
-from wilss.layout import RunLayout, StepLayout
 from wilss.schema import RANGES, field_names, leaf_type, method_problem
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # shipped inside the package (wheel and sdist)
@@ -182,59 +180,6 @@ def validate(cfg: DictConfig) -> None:
         problem = method_problem(cfg.method.name, flag, cfg.method[flag])
         if problem:
             raise WilssError(problem)
-
-
-def task_of(cfg: DictConfig) -> Task:
-    return get_task(cfg.dataset.name, cfg.task.name, cfg.step)
-
-
-def run_dir(cfg: DictConfig) -> Path:
-    """<output_root>/<dataset>-<task>[-ov]/<name>, unless `run_dir` is set."""
-    if cfg.run_dir:
-        return Path(cfg.run_dir)
-    suffix = "-ov" if cfg.overlap else ""
-    return Path(cfg.output_root) / f"{cfg.dataset.name}-{cfg.task.name}{suffix}" / cfg.name
-
-
-def run_layout(cfg: DictConfig) -> RunLayout:
-    return RunLayout(run_dir(cfg))
-
-
-def step_layout(cfg: DictConfig, step: int | None = None) -> StepLayout:
-    """The files of step `step` (default: the configured one) of the run."""
-    return run_layout(cfg).step(cfg.step if step is None else step)
-
-
-@dataclass(frozen=True)
-class StepRecipe:
-    """What the method of a step decides about the rest of the run (the `method` config of steps >= 1; step 0 is
-    always fully supervised from pixel labels, with the base recipe, from the pretrained weights)."""
-
-    method: str            # the registered method that computes the losses (wilss/methods/)
-    weak: bool             # learns from image-level labels only (no masks are read)
-    seen_classes: bool     # trains every class seen so far as one step (the joint baseline), else the new ones
-    base_recipe: bool      # train.epochs_base and optim.base, else train.epochs_incremental and optim.incremental
-    from_previous: bool    # starts from step t-1's weights (and may use them as the frozen old model)
-
-
-STEP0 = StepRecipe("supervised", weak=False, seen_classes=False, base_recipe=True, from_previous=False)
-
-
-def recipe_of(cfg: DictConfig) -> StepRecipe:
-    if cfg.step == 0:
-        return STEP0
-    method = cfg.method
-    return StepRecipe(method.name, weak=method.labels == "image", seen_classes=method.classes == "seen",
-                      base_recipe=method.recipe == "base", from_previous=method.init == "previous_step")
-
-
-def epochs_of(cfg: DictConfig) -> int:
-    return cfg.train.epochs_base if recipe_of(cfg).base_recipe else cfg.train.epochs_incremental
-
-
-def optim_phase(cfg: DictConfig) -> DictConfig:
-    """The learning-rate section that applies to this step."""
-    return cfg.optim.base if recipe_of(cfg).base_recipe else cfg.optim.incremental
 
 
 def eval_batch_size(cfg: DictConfig) -> int:

@@ -75,13 +75,13 @@ class ChainSpec:
         return self.steps[index]
 
 
-def run_dir(cfg: DictConfig) -> Path:
+def run_dir(cfg: DictConfig, base: Path | None = None) -> Path:
     """<output_root>/<dataset>-<task>[-ov]/<name>, unless `run_dir` is set; absolute, so every process and every
-    record (manifests, Slurm's work directory, status) names the same folder."""
-    if cfg.run_dir:
-        return Path(cfg.run_dir).absolute()
+    record (manifests, logs, status) names the same folder. A relative one is taken from `base` (default: the
+    working directory; a queued job's: Slurm's WorkDir)."""
     suffix = "-ov" if cfg.overlap else ""
-    return (Path(cfg.output_root) / f"{cfg.dataset.name}-{cfg.task.name}{suffix}" / cfg.name).absolute()
+    path = Path(cfg.run_dir or Path(cfg.output_root) / f"{cfg.dataset.name}-{cfg.task.name}{suffix}" / cfg.name)
+    return (base or Path.cwd()) / path if not path.is_absolute() else path
 
 
 def resolve(cfg: DictConfig) -> ChainSpec:

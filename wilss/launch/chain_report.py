@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from wilss.config import load_config, run_layout, task_of
+from wilss.config import load_config
 from wilss.errors import exit_on_user_error
+from wilss.spec import resolve
 
 
 def finished_chain_report(overrides: list[str]) -> str | None:
@@ -22,10 +23,10 @@ def finished_chain_report(overrides: list[str]) -> str | None:
     from wilss.chain import end_of_chain, read_step_results
 
     cfg = load_config(overrides)
-    steps = range(task_of(cfg).num_steps)
-    if cfg.step != steps[-1] or not all(run_layout(cfg).step(step).finished() for step in steps):
+    steps = resolve(cfg).steps
+    if cfg.step != steps[-1].index or not all(step.files.finished() for step in steps):
         return None
-    return end_of_chain(cfg, [read_step_results(cfg, step) for step in steps], overrides)
+    return end_of_chain(cfg, [read_step_results(cfg, step.index) for step in steps], overrides)
 
 
 class ChainReport:

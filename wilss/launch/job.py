@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 
 from wilss import distributed
-from wilss.config import load_config, step_layout
+from wilss.config import load_config
 from wilss.core import log, sha256_of
 from wilss.engine.interrupt import StopRequest, TrainingInterrupted
 from wilss.errors import WilssError
@@ -26,6 +26,7 @@ from wilss.launch import slurm
 from wilss.launch.manifest import update_manifest
 from wilss.launch.rendezvous import export_torch_env, is_main_process, slurm_job_id
 from wilss.launch.signals import ignore_timeout_signals
+from wilss.spec import resolve
 from wilss.train import main as train_step
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: the step stopped early with its checkpoint saved; run it again to resume
@@ -46,7 +47,7 @@ def after_interruption(stopped: TrainingInterrupted, cfg: DictConfig, overrides:
     The state is read now, after the save, not when the signal came: a `scancel` during the save (e.g. after a
     timeout signal) must win. Slurm ending the job itself (scancel, `scontrol requeue`, preemption with
     requeue) is never overruled; a preemption that cancels the job for good raises `PreemptedForGood`."""
-    directory, max_requeues = step_layout(cfg), cfg.launch.max_requeues
+    directory, max_requeues = resolve(cfg).current.files, cfg.launch.max_requeues
     if job_id is None:
         update_manifest(directory, state="interrupted", reason=stopped.reason)
         return
@@ -86,7 +87,7 @@ def run_job(overrides: list[str], stop: StopRequest) -> dict:
     export_torch_env()
     match_threads_to_allocation()
     cfg = load_config(overrides)
-    directory, is_main = step_layout(cfg), is_main_process()
+    directory, is_main = resolve(cfg).current.files, is_main_process()
     job_id = slurm_job_id()
     restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
     if is_main:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from wilss.config import step_layout, task_of
+from wilss.spec import resolve
 from wilss.core import log
 from wilss.errors import WilssError
 from wilss.launch import slurm
@@ -64,13 +64,13 @@ def keep_next_step(cfg: DictConfig, overrides: list[str], job_id: str, work: Ste
     """The next step waits for the new job: its pending job gets the new dependency; once Slurm has cancelled
     it, the new job of an sbatch chain submits it at its start, and `wilss submit`'s steps are planned again
     (with the chain's report after them; after the last step, the report alone)."""
-    following = cfg.step + 1
-    if following >= task_of(cfg).num_steps:
+    following, chain = cfg.step + 1, resolve(cfg)
+    if following >= len(chain.steps):
         if SCRIPT_VARIABLE not in os.environ:  # the chain's report waited for the preempted job: queue it again
             with outside_this_job():
                 submit_report(cfg, "slurm", chain_overrides(overrides), StepPlan(cfg.step, "submitted", job_id))
         return
-    next_job = read_manifest(step_layout(cfg, following)).get("job_id")
+    next_job = read_manifest(chain.step(following).files).get("job_id")
     if next_job and slurm.depend_on(next_job, f"afterok:{job_id}"):
         log.warning("step %d (job %s) now waits for job %s", following, next_job, job_id)
     elif SCRIPT_VARIABLE not in os.environ:
@@ -82,7 +82,7 @@ def resubmit_preempted(cfg: DictConfig, overrides: list[str], job_id: str, reaso
     """Rank 0, after the save: submit the step again (a submitit job runs `work`), keep the next step waiting for
     it; the new job's id."""
     new = sbatch_again(job_id, cfg.step) if SCRIPT_VARIABLE in os.environ else submitit_again(cfg, overrides, work)
-    update_manifest(step_layout(cfg), state="resubmitted", job_id=new,
+    update_manifest(resolve(cfg).current.files, state="resubmitted", job_id=new,
                     reason=f"Slurm preempted job {job_id} and will not requeue it: submitted again as job {new}")
     log.warning("Slurm preempted job %s and will not requeue it (%s): submitted the step again as job %s; it will "
                 "resume from the checkpoint", job_id, reason, new)

@@ -28,11 +28,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from wilss.config import load_config, run_dir, step_layout, task_of
+from wilss.config import load_config
 from wilss.errors import WilssError, exit_on_user_error
 from wilss.launch import slurm
 from wilss.launch.manifest import read_manifest, update_manifest
 from wilss.launch.plan import plan_step
+from wilss.spec import resolve, run_dir
 
 USAGE = __doc__.split("\n\n")[1]
 SCRIPT_VARIABLE = "WILSS_SCRIPT"  # set by slurm/chain_step.sh: the sbatch script the chain runs
@@ -72,7 +73,7 @@ def queued_run_dir(job: slurm.QueuedJob) -> Path | None:
         return None
     overrides = job_overrides(script_task(script_path), f"{job.work_dir}/outputs", "0", args)
     try:
-        return (Path(job.work_dir) / run_dir(load_config(overrides))).resolve()  # a relative one: from WorkDir
+        return run_dir(load_config(overrides), base=Path(job.work_dir)).resolve()  # a relative one: from WorkDir
     except WilssError:
         return None
 
@@ -93,7 +94,7 @@ def claim(overrides: list[str]) -> int:
     """0 when this job takes its step; `EXIT_REFUSED` when another queued or running job has it. The refusal
     is recorded in the step's manifest (`refused`: job id -> owner), where `wilss status` shows it."""
     cfg = load_config(overrides)
-    directory, job_id = step_layout(cfg), os.environ["SLURM_JOB_ID"]
+    directory, job_id = resolve(cfg).current.files, os.environ["SLURM_JOB_ID"]
     with step_lock(directory.dir):
         manifest = read_manifest(directory)
         owner = manifest.get("job_id")
@@ -111,10 +112,10 @@ def claim(overrides: list[str]) -> int:
 
 def next_step(overrides: list[str]) -> int | None:
     cfg = load_config(overrides)
-    following = cfg.step + 1
-    if following >= task_of(cfg).num_steps:
+    following, steps = cfg.step + 1, resolve(cfg).steps
+    if following >= len(steps):
         return None
-    plan = plan_step(step_layout(cfg, following), following, "slurm", resubmit_failed=True)
+    plan = plan_step(steps[following].files, following, "slurm", resubmit_failed=True)
     return following if plan.action == "submit" else None
 
 
@@ -173,7 +174,7 @@ def submit_next(overrides: list[str], args: list[str]) -> None:
               "#SBATCH lines", file=sys.stderr)
     options = submitted[0] if submitted else []
     new = submit_script(options, args, following, after=job_id)
-    update_manifest(step_layout(load_config(overrides), following), step=following, state="submitted", job_id=new,
+    update_manifest(resolve(load_config(overrides)).step(following).files, step=following, state="submitted", job_id=new,
                     cluster="slurm")
     print(f"[wilss] step {following} submitted as job {new} (afterok:{job_id}) with "
           f"{' '.join(options) or 'the #SBATCH lines'}", file=sys.stderr)

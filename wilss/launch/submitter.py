@@ -18,12 +18,13 @@ import submitit
 from omegaconf import DictConfig, OmegaConf
 
 from wilss import preflight
-from wilss.config import load_config, run_layout, step_layout, task_of
+from wilss.config import load_config
 from wilss.errors import WilssError
 from wilss.launch.chain_report import ChainReport
 from wilss.launch.manifest import update_manifest
 from wilss.launch.plan import StepPlan, Unit, plan_units, resolve_cluster
 from wilss.launch.signals import hold_stop_signals_prefix
+from wilss.spec import resolve
 
 
 # What a step's job runs, built from its overrides: `wilss.launch.step.StepJob`, passed in by the commands and the
@@ -34,9 +35,10 @@ StepWork = Callable[[list[str]], Callable[[], object]]
 def plan_chain(cfg: DictConfig, cluster: str, overrides: list[str]) -> list[StepPlan]:
     """One plan per step, as a sweep plans its units (a chain is a sweep of one point, its steps in a line): after
     a failed step nothing more is submitted."""
-    length, units = task_of(cfg).num_steps, []
-    for step in range(length):
-        units.append(Unit(f"step{step}", step, overrides, length, step_layout(cfg, step), units[-1] if units else None))
+    steps, units = resolve(cfg).steps, []
+    for step in steps:
+        units.append(Unit(f"step{step.index}", step.index, overrides, len(steps), step.files,
+                          units[-1] if units else None))
     plan_units(units, cluster, cfg.launch.resubmit_failed)
     return [unit.plan for unit in units]
 
@@ -48,7 +50,7 @@ def build_executor(cfg: DictConfig, cluster: str, dependency: str | None,
     launch = cfg.launch
     # Each rank's Python starts with the stop signals held until the step's handlers are in (wilss.launch.step).
     python = shlex.join([*hold_stop_signals_prefix(), sys.executable])
-    executor = submitit.AutoExecutor(folder=folder or run_layout(cfg).jobs / "%j", cluster=cluster,
+    executor = submitit.AutoExecutor(folder=folder or resolve(cfg).layout.jobs / "%j", cluster=cluster,
                                      slurm_python=python)
     extra = {"requeue": True, **OmegaConf.to_container(launch.additional, resolve=True)}
     if dependency:
@@ -84,7 +86,7 @@ def submit_step(cfg: DictConfig, cluster: str, overrides: list[str], plan: StepP
                 work: StepWork) -> submitit.Job:
     dependency = f"afterok:{after}" if after else None
     job = build_executor(cfg, cluster, dependency).submit(work([*overrides, f"step={plan.step}"]))
-    update_manifest(step_layout(cfg, plan.step), step=plan.step, state="submitted", job_id=str(job.job_id),
+    update_manifest(resolve(cfg).step(plan.step).files, step=plan.step, state="submitted", job_id=str(job.job_id),
                     cluster=cluster, job_folder=str(job.paths.folder))
     plan.action, plan.job_id = "submitted", str(job.job_id)
     return job
@@ -122,7 +124,7 @@ def submit_chain(overrides: list[str], work: StepWork) -> tuple[DictConfig, str,
             job = submit_step(cfg, cluster, overrides, plan, previous if cluster == "slurm" else None, work)
             previous = plan.job_id
             if cluster == "local":
-                print(f"step {plan.step}: running on this machine (log: {step_layout(cfg, plan.step).train_log})",
+                print(f"step {plan.step}: running on this machine (log: {resolve(cfg).step(plan.step).files.train_log})",
                       flush=True)
                 job.results()  # every task; raises when the step failed: the next one must not start
     report = None
