@@ -8,11 +8,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from wilss.spec import run_dir
-from wilss.data.tasks import get_task
 from wilss.errors import WilssError
 from wilss.preflight.skip import Skipped
 from wilss.preflight.steps import pending_steps
+from wilss.spec import resolve, run_dir
 
 # Per step: last.pt (weights + one SGD momentum buffer each), final.pt (weights) and, while a checkpoint is
 # rewritten atomically, the new last.pt beside the old one: about 5 copies of the weights at the peak.
@@ -34,10 +33,9 @@ def model_bytes(cfg: DictConfig) -> int:
 
     from wilss.models import build_model
 
-    task = get_task(cfg.dataset.name, cfg.task.name, get_task(cfg.dataset.name, cfg.task.name, 0).num_steps - 1)
-    with torch.device("meta"):
-        model = build_model(cfg.model.backbone, task.classes_per_step, output_stride=cfg.model.output_stride,
-                            options=cfg.model.options)
+    last = resolve(cfg).steps[-1].model.without_weights_file()
+    with torch.device("meta"):  # the native norm layer: the same weights, and InPlace-ABN may not be installed here
+        model = build_model(**(last.to_dict() | {"norm": "native"}))
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
 
 
