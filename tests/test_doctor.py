@@ -14,8 +14,12 @@ import pytest
 
 from conftest import REPO, run_cli, write_voc
 from test_slurm import slurm_cluster  # noqa: F401 - the real local cluster (fixture)
-from wilss.config import SEARCH_PATH_ENV
+from wilss import preflight
+from wilss.config import SEARCH_PATH_ENV, load_config
 from wilss.doctor import main as doctor
+from wilss.errors import WilssError
+from wilss.preflight.environment import optional_package_problems
+from wilss.preflight.skip import Skipped
 
 DEMO = ["--for", "chain", "experiment=demo"]  # as the README types it
 LOCAL_DEMO = ["experiment=demo", "cluster=local"]  # `wilss submit` on this machine
@@ -60,6 +64,18 @@ def test_a_missing_optional_package_is_named_as_such_not_as_an_output_directory_
         "'wilss[timm]'."], lines
     assert any(line.startswith("skip  output directory and free space: writable; the checkpoints' size needs the "
                                "model") for line in lines), lines
+
+
+def test_submit_refuses_a_timm_model_without_timm_before_queueing(tmp_path, monkeypatch):
+    """What submit runs of the model check finds the package without importing it (tests/test_submit.py: submit
+    loads no torch)."""
+    monkeypatch.setitem(sys.modules, "timm", None)  # as where it is not installed
+    cfg = load_config(["experiment=demo", f"output_root={tmp_path}", "model=timm_resnet50", "model.pretrained=null"])
+    with pytest.raises(WilssError, match=r"the model builds \(optional packages such as timm\): missing optional "
+                                         r"dependency: model.backbone=timm_resnet needs the optional package timm"):
+        preflight.require(cfg)
+    with pytest.raises(Skipped, match="model.backbone=resnet18 needs no optional package"):
+        optional_package_problems(load_config(["experiment=demo", f"output_root={tmp_path}"]))
 
 
 def test_missing_imagenet_weights_are_named_with_where_to_get_them(capsys, tmp_path):

@@ -16,6 +16,11 @@ class WilssError(Exception):
 class MissingDependency(WilssError):
     """An optional package that the chosen configuration needs is not installed (e.g. timm for its backbones)."""
 
+    @classmethod
+    def timm(cls, backbone: str) -> MissingDependency:
+        return cls(f"model.backbone={backbone} needs the optional package timm, which is not installed: pip install "
+                   "'wilss[timm]'.")
+
 
 def user_message(err: WilssError) -> str:
     """The error's own paragraph. A `WilssError` raised in a DataLoader worker comes back wrapped in the

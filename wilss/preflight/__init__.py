@@ -30,7 +30,8 @@ class Check:
 
 CHECKS: tuple[Check, ...] = (
     Check("torch / CUDA / InPlace-ABN", environment.problems, environment.installed_problems),
-    Check("the model builds (optional packages such as timm)", environment.model_problems, None),
+    Check("the model builds (optional packages such as timm)", environment.model_problems,
+          environment.optional_package_problems),
     Check("dataset layout and split lists", dataset.layout_problems, dataset.layout_problems),
     # quick once `wilss data check` (or an earlier run) has cached the verdict; a first look decodes the dataset
     Check("every image and mask decodes", dataset.decode_problems, dataset.decode_problems),

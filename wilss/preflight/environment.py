@@ -23,6 +23,7 @@ from packaging.version import Version
 
 from wilss.errors import MissingDependency
 from wilss.preflight.outputs import model_bytes
+from wilss.preflight.skip import Skipped
 from wilss.preflight.steps import runs_here
 
 NVCC_RELEASE = re.compile(rb"Cuda compilation tools, release (\d+\.\d+)")
@@ -146,6 +147,16 @@ def problems(cfg: DictConfig) -> list[str]:
     """`wilss doctor`: the versions, this machine's GPUs for a run that starts here, and the extension loads."""
     found = version_problems(cfg) + gpu_problems(cfg)
     return found + (inplace_abn_problems()[1] if cfg.model.norm == "inplace_abn" else [])
+
+
+def optional_package_problems(cfg: DictConfig) -> list[str]:
+    """What `wilss submit` checks of the model without building it: the timm backbones (the models configured
+    with model.options.timm_model) need timm, found without importing it."""
+    if not cfg.model.options.get("timm_model"):
+        raise Skipped(f"model.backbone={cfg.model.backbone} needs no optional package")
+    if util.find_spec("timm"):
+        return []
+    return [f"missing optional dependency: {MissingDependency.timm(cfg.model.backbone)}"]
 
 
 def model_problems(cfg: DictConfig) -> list[str]:

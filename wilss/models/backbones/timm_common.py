@@ -15,8 +15,7 @@ def create_timm_model(options: BackboneOptions, **kwargs) -> nn.Module:
     try:
         import timm
     except ImportError:
-        raise MissingDependency(f"model.backbone={options.name} needs the optional package timm, which is not "
-                                "installed: pip install 'wilss[timm]'.") from None
+        raise MissingDependency.timm(options.name) from None
     name = options.extra.get("timm_model")
     if not name:
         raise WilssError(f"model.backbone={options.name} needs model.options.timm_model (a timm model name, e.g. "
