@@ -219,3 +219,12 @@ def test_submit_with_the_preflight_off_queues_and_fails_in_the_job(tmp_path):
     assert result.returncode == 3, result.stdout + result.stderr  # the chain failed: in the job, not before it
     assert "nothing was queued" not in result.stderr
     assert (tmp_path / "synthetic-15-5" / "demo" / "step0" / "manifest.json").is_file()
+
+
+def test_doctor_prints_the_configuration_it_checks_with_cfg_and_runs_no_check(capsys):
+    assert doctor(["--for", "chain", "--cfg", "experiment=demo"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("task:\n") and "all checks passed" not in printed
+    assert "${" in printed  # as written; --resolve resolves the interpolations
+    assert doctor(["--cfg", "job", "--resolve", "experiment=demo"]) == 0
+    assert "${" not in capsys.readouterr().out

@@ -18,7 +18,7 @@ import sys
 import torch
 from omegaconf import OmegaConf
 
-from wilss.config import load_config
+from wilss.config import load_config, printed_config
 from wilss.spec import run_dir
 from wilss.errors import exit_on_user_error
 from wilss.preflight import Outcome, run_checks
@@ -85,16 +85,23 @@ def check_run(overrides: list[str], command: str) -> int:
     return 1 if failed else 0
 
 
+HYDRA_FLAGS = ("--cfg", "job", "all", "--resolve")  # Hydra's --cfg [job|all] [--resolve], as on wilss chain
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wilss doctor", description=__doc__.split("\n\n")[0],
-                                     epilog="Overrides are those of wilss chain / submit (key=value, group=option).")
+                                     epilog="Overrides are those of wilss chain / submit (key=value, group=option). --cfg [job|all] "
+                                            "[--resolve] prints the configuration the checks compose and exits.")
     parser.add_argument("--inplace-abn", action="store_true", help="check only the compiled InPlace-ABN extension")
     parser.add_argument("--for", dest="command", choices=("chain", "submit"), default="submit",
                         help="the command that will start the run: `wilss chain` trains here (no Slurm check), "
                              "`wilss submit` (the default) queues it where cluster= says")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the run to check")
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args([arg for arg in argv if arg not in HYDRA_FLAGS])
+    if printed_config([*args.overrides, *(arg for arg in argv if arg in HYDRA_FLAGS)]):
+        return 0
     for fact in facts():
         print(fact)
     return check_inplace_abn() if args.inplace_abn else check_run(args.overrides, args.command)
