@@ -52,8 +52,8 @@ class StepSpec:
     files: StepLayout
     epochs: int
     optim: DictConfig = field(hash=False)      # the learning-rate section of the step (optim.base | incremental)
-    localizer_epochs: int = 0       # epochs at a constant learning rate before the pseudo-labels start (WILSON)
-    model: ModelSpec | None = None
+    localizer_epochs: int                      # epochs at a constant learning rate before the pseudo-labels (WILSON)
+    model: ModelSpec
     previous_task: Task | None = None          # step t-1's, for steps that start from it
     previous_model: ModelSpec | None = None    # step t-1's model: the frozen old model
     previous_final: Path | None = None         # step t-1's final weights (step_ckpt= or the run's own)
@@ -106,5 +106,6 @@ def _step_spec(cfg: DictConfig, layout: RunLayout, index: int) -> StepSpec:
         epochs=cfg.train.epochs_base if recipe.base_recipe else cfg.train.epochs_incremental,
         optim=cfg.optim.base if recipe.base_recipe else cfg.optim.incremental,
         localizer_epochs=0 if recipe.base_recipe else cfg.method.pseudo_ep,
-        model=model_spec(cfg, task.classes_per_step, recipe.from_previous), previous_task=previous_task, previous_final=previous_final,
-        previous_model=model_spec(cfg, previous_task.classes_per_step, from_previous=True) if previous_task else None)
+        model=model_spec(cfg, task.classes_per_step, recipe.from_previous), previous_task=previous_task,
+        previous_model=model_spec(cfg, previous_task.classes_per_step, from_previous=True) if previous_task else None,
+        previous_final=previous_final)
