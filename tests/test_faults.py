@@ -137,14 +137,20 @@ def parent(pid: str) -> str:
         return ""
 
 
+def a_task_of_slurm(pid: str) -> bool:
+    """Whether slurmstepd started the process: a rank (srun's task), not srun itself (a child of the batch script)
+    nor a data-loading worker (a child of its rank, or of init once its rank is gone: a worker forked while its
+    rank stops would otherwise pass for a rank of the next run)."""
+    return cmdline(parent(pid)).startswith("slurmstepd")
+
+
 def rank_processes(run: Path) -> dict[int, int]:
     """{rank: pid} of the step's processes on this machine (not their data-loading workers, which are their
     children), found by the run directory in their command line."""
     ranks = {}
     for entry in Path("/proc").iterdir():
         line = cmdline(entry.name) if entry.name.isdigit() else ""
-        if line and "python" in Path(line.split()[0]).name and str(run) in line \
-                and str(run) not in cmdline(parent(entry.name)):
+        if line and "python" in Path(line.split()[0]).name and str(run) in line and a_task_of_slurm(entry.name):
             procid = [item for item in environ(entry.name).split(b"\0") if item.startswith(b"SLURM_PROCID=")]
             if procid:
                 ranks[int(procid[0].split(b"=")[1])] = int(entry.name)
@@ -226,7 +232,7 @@ class Trial:
                 program = Path(line.split()[0]).name if line else ""
                 if (program == "env" or "python" in program) and str(self.run) in line \
                         and int(pid) not in self.seen_ranks and b"SLURM_PROCID=" in environ(pid) \
-                        and str(self.run) not in cmdline(parent(pid)):  # not srun, not a data-loading worker
+                        and a_task_of_slurm(pid):
                     self.seen_ranks.add(int(pid))
                     return not handles_usr1(int(pid))
         raise AssertionError("no rank of a new run of the step started")
