@@ -14,6 +14,7 @@ handlers before importing this):
 from __future__ import annotations
 
 import os
+
 import torch
 from omegaconf import DictConfig
 
